@@ -1,0 +1,136 @@
+"""The backend protocol: what a plugin implements so crnn can run (train, export, convert) on its runtime.
+
+A backend only maps an N x C x H x W float32 batch to N x T x C probabilities; everything that decides
+the answer (decode, preprocess, dictionary, CTC, metrics) lives in the shared core. ``Session.run``
+validates shapes once on the way in and out; a backend implements ``_run``.
+
+Register a backend through the ``crnn.backends`` entry-point group; the object it names is called with
+no arguments and must return a ``Backend``. See registry.py for discovery.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from crnn_cli.core.errors import ModelError
+
+# Capabilities a backend may declare.
+INFER = "infer"
+TRAIN = "train"
+EXPORT = "export"
+CONVERT = "convert"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend's runtime can be used here, and if not why and how to fix it."""
+
+    ok: bool
+    version: str = ""
+    reason: str = ""  # e.g. "onnxruntime is not installed"
+    hint: str = ""  # e.g. "pip install 'crnn[onnxruntime]'"
+
+    def message(self, name: str) -> str:
+        parts = [f"backend '{name}' is not available: {self.reason}"]
+        if self.hint:
+            parts.append(f"; install it with: {self.hint}")
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Runtime knobs a session may honour; a backend ignores what does not apply to it."""
+
+    threads: int | None = None  # intra-op threads; None = the runtime's default (all cores)
+    device: str = "CPU"  # OpenVINO device name, or torch device ("cpu", "cuda:0")
+    providers: tuple[str, ...] | None = None  # ONNX Runtime execution providers, by ORT's names
+    performance_hint: str = "LATENCY"  # OpenVINO: LATENCY or THROUGHPUT
+    num_requests: int | None = None  # OpenVINO async infer requests (THROUGHPUT); None = runtime's choice
+    extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific options
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an opened model says about itself. Dynamic dimensions are None."""
+
+    input_name: str
+    input_shape: tuple[int | None, ...]  # N, C, H, W
+    output_shape: tuple[int | None, ...]  # N, T, C
+    props: Mapping[str, str] = field(default_factory=dict)  # metadata key/values (ONNX / rt_info)
+    symbolic_dims: tuple[str, ...] = ()  # names of non-numeric dims, e.g. 'p2o.DynamicDimension.0'
+
+
+class Session(ABC):
+    """An opened model. Use as a context manager; ``run`` is not thread-safe unless a backend says so."""
+
+    info: ModelInfo
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """batch: N, C, H, W float32 -> probabilities (or logits, per metadata): N, T, classes."""
+        if batch.ndim != 4 or batch.dtype != np.float32:
+            raise ModelError(f"input batch must be float32 N x C x H x W, got {batch.dtype} {batch.shape}")
+        for axis, (want, have) in enumerate(zip(self.info.input_shape[1:], batch.shape[1:]), start=1):
+            if want is not None and want != have:
+                name = "CHW"[axis - 1]
+                raise ModelError(f"model input {name} must be {want}, batch has {have} (shape {batch.shape})")
+        out = self._run(np.ascontiguousarray(batch))
+        return self._check_output(out, batch.shape[0])
+
+    def run_many(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Run several batches, yielding outputs in order. Backends with async queues override this."""
+        for batch in batches:
+            yield self.run(batch)
+
+    @staticmethod
+    def _check_output(out: np.ndarray, n: int) -> np.ndarray:
+        out = np.asarray(out)
+        if out.ndim != 3 or out.shape[0] != n:
+            raise ModelError(
+                f"model output must be N x T x C with N={n} (a CTC recognizer), got shape {out.shape}"
+            )
+        return out if out.dtype == np.float32 else out.astype(np.float32)
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release the runtime's resources."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    """A runtime plugin. Subclasses set the class attributes and implement availability/open."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
+    suffixes: ClassVar[tuple[str, ...]] = ()  # model file types it opens, e.g. (".onnx",)
+    priority: ClassVar[int] = 50  # lower wins when several available backends open a file type
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Check (cheaply, importing the runtime at most) whether this backend can run here."""
+
+    @abstractmethod
+    def open(self, model: Path, options: SessionOptions) -> Session:
+        """Open a model file for inference."""
+
+    def accepts(self, model: Path) -> bool:
+        name = model.name.lower()
+        return any(name.endswith(s) for s in self.suffixes) or (model.is_dir() and self._accepts_dir(model))
+
+    def _accepts_dir(self, model: Path) -> bool:
+        return False

@@ -1,0 +1,141 @@
+"""Image decoding: any OpenCV-readable file, bytes or array to an 8-bit BGR array, as PaddleOCR sees it.
+
+PaddleOCR decodes with OpenCV and never swaps to RGB, so neither do we. Beyond what ``cv2.imread`` does,
+we composite transparency over white (instead of exposing whatever colour hides under alpha 0), scale
+16-bit images to 8 bits, keep EXIF orientation for JPEGs, and refuse images whose header announces more
+pixels than ``MAX_PIXELS`` before decoding them (a decompression bomb must not exhaust memory).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from crnn_cli.core.errors import ImageError
+
+# Refuse images above this many pixels (width * height). A text-line crop is rarely above a few
+# megapixels; 64 MP leaves room for whole scanned pages while capping decode memory near 200 MB.
+MAX_PIXELS = int(os.environ.get("CRNN_MAX_IMAGE_PIXELS", 64_000_000))
+# OpenCV reads its own limit once at import: make it agree with ours for formats we do not parse.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+import cv2  # noqa: E402  (after the environment variable above)
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, BMP or JPEG header, or None when unknown. Cheap, no decode."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return w, h
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(w), abs(h)
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        n = len(data)
+        while i + 9 < n:
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return w, h
+            i += 2 + seg_len
+    return None
+
+
+def _to_bgr8(img: np.ndarray) -> np.ndarray:
+    """Any decoded array (gray, gray+alpha, BGR, BGRA; 8/16-bit or float) to contiguous uint8 BGR."""
+    if img.dtype == np.uint16:
+        img = (img.astype(np.uint32) * 255 + 32767) // 65535
+        img = img.astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        scale = 255.0 if float(np.nanmax(img)) <= 1.0 else 1.0
+        img = np.clip(np.nan_to_num(img) * scale, 0, 255).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageError(f"unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"unsupported image shape {img.shape}")
+    channels = img.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if channels == 3:
+        return np.ascontiguousarray(img)
+    # 2 (gray + alpha) or 4 (BGRA): composite over white so transparent areas read as paper.
+    color = img[:, :, :1].repeat(3, axis=2) if channels == 2 else img[:, :, :3]
+    alpha = img[:, :, -1:].astype(np.float32) / 255.0
+    out = color.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") -> np.ndarray:
+    """Decode encoded image bytes to H x W x 3 uint8 BGR. Raises ImageError naming ``name``."""
+    data = bytes(data)
+    if not data:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    size = _header_size(data)
+    if size is not None:
+        w, h = size
+        if w * h > MAX_PIXELS:
+            raise ImageError(
+                f"{name}: {w}x{h} pixels exceeds the limit of {MAX_PIXELS} "
+                "(set CRNN_MAX_IMAGE_PIXELS to raise it)"
+            )
+        if w == 0 or h == 0:
+            raise ImageError(f"{name}: image header says {w}x{h} pixels")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    is_jpeg = data[:2] == b"\xff\xd8"
+    try:
+        # JPEGs: IMREAD_COLOR applies EXIF orientation and converts CMYK; they carry no alpha anyway.
+        flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
+        img = cv2.imdecode(buf, flags)
+    except cv2.error as exc:
+        raise ImageError(f"{name}: cannot decode image ({str(exc).strip().splitlines()[-1]})") from None
+    if img is None:
+        raise ImageError(f"{name}: not an image OpenCV can decode (unknown format or truncated file)")
+    if img.size == 0:
+        raise ImageError(f"{name}: image has no pixels")
+    return _to_bgr8(img)
+
+
+def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
+    """Load a path, encoded bytes or an array (BGR / gray / BGRA) as H x W x 3 uint8 BGR."""
+    if isinstance(source, np.ndarray):
+        if source.size == 0:
+            raise ImageError(f"{name or '<array>'}: empty array")
+        return _to_bgr8(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(source, name or "<bytes>")
+    path = Path(source)
+    label = name or os.fsdecode(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{label}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise ImageError(f"{label}: is a directory")
+    if size > 4 * MAX_PIXELS + (64 << 20):
+        raise ImageError(f"{label}: file of {size} bytes is too large for an image")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    return decode_image(data, label)

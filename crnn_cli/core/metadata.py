@@ -1,0 +1,179 @@
+"""The model metadata schema that makes a model file self-describing.
+
+Stored as string key/values: ONNX ``metadata_props`` and OpenVINO ``rt_info`` (under the same keys).
+
+Keys:
+  ``crnn.metadata``  JSON object, described by ``ModelMetadata`` (schema_version 1):
+      schema_version  int, 1
+      producer        str, e.g. "crnn 0.1.0"
+      architecture    str, e.g. "crnn_mv3", "crnn_r34", "crnn_default", "ppocrv4_rec", "unknown"
+      characters      list[str], class i+1 is characters[i]; the blank (class 0) is not listed; when
+                      use_space_char is true the last entry is " "
+      use_space_char  bool
+      lowercase       bool, labels are lowercased before comparison (case-less dictionaries)
+      input           {"channels": 1|3, "height": int, "width": int, "dynamic_width": bool,
+                       "max_width": int}; width is the fixed width, or the minimum one when dynamic
+      normalize       {"mean": [float], "std": [float], "color": "BGR"}: x' = (x/255 - mean) / std
+      output          "probabilities" (softmax applied) or "logits"
+      dictionary      str, the dictionary's name or file it came from (informational)
+  ``character``      the dictionary, newline-separated, WITHOUT the space class: what RapidOCR reads.
+
+Files from elsewhere (RapidOCR, paddle2onnx) carry only ``character`` or nothing; ``from_props`` reads
+what there is and leaves the rest to the input shape and the user's options.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from crnn_cli.core.charset import Charset, charset_from_symbols
+from crnn_cli.core.errors import MetadataError
+from crnn_cli.core.preprocess import PreprocessConfig
+
+SCHEMA_VERSION = 1
+METADATA_KEY = "crnn.metadata"
+RAPIDOCR_KEY = "character"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything needed to run a model without flags. See the module docstring for the schema."""
+
+    characters: tuple[str, ...] | None = None
+    use_space_char: bool = False
+    lowercase: bool = False
+    channels: int = 3
+    height: int | None = None
+    width: int | None = None
+    dynamic_width: bool = True
+    max_width: int = 2048
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    output: str = "probabilities"
+    architecture: str = "unknown"
+    producer: str = ""
+    dictionary: str = ""
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # -- conversions ---------------------------------------------------------------------------------
+    def charset(self) -> Charset | None:
+        if self.characters is None:
+            return None
+        return charset_from_symbols(self.characters, name=self.dictionary or "embedded", lowercase=self.lowercase)
+
+    def preprocess(self, **overrides: Any) -> PreprocessConfig:
+        if self.height is None:
+            raise MetadataError("the model's input height is unknown: give it with --image-shape C,H,W")
+        cfg = dict(
+            channels=self.channels,
+            height=self.height,
+            width=self.width or (self.height * 4 if self.dynamic_width else 100),
+            dynamic_width=self.dynamic_width,
+            max_width=max(self.max_width, self.width or 0),
+            mean=tuple(self.mean),
+            std=tuple(self.std),
+        )
+        cfg.update({k: v for k, v in overrides.items() if v is not None})
+        return PreprocessConfig(**cfg)
+
+    def with_charset(self, charset: Charset) -> ModelMetadata:
+        return replace(
+            self,
+            characters=charset.symbols,
+            use_space_char=charset.use_space_char,
+            lowercase=charset.lowercase,
+            dictionary=charset.name,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "producer": self.producer,
+            "architecture": self.architecture,
+            "characters": list(self.characters) if self.characters is not None else None,
+            "use_space_char": self.use_space_char,
+            "lowercase": self.lowercase,
+            "dictionary": self.dictionary,
+            "input": {
+                "channels": self.channels,
+                "height": self.height,
+                "width": self.width,
+                "dynamic_width": self.dynamic_width,
+                "max_width": self.max_width,
+            },
+            "normalize": {"mean": list(d["mean"]), "std": list(d["std"]), "color": "BGR"},
+            "output": self.output,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    def to_props(self) -> dict[str, str]:
+        """String key/values for ONNX metadata_props / OpenVINO rt_info."""
+        props = {METADATA_KEY: json.dumps(self.to_json(), ensure_ascii=False)}
+        if self.characters is not None:
+            chars = list(self.characters)
+            if self.use_space_char and chars and chars[-1] == " ":
+                chars = chars[:-1]
+            props[RAPIDOCR_KEY] = "\n".join(chars)
+        return props
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelMetadata:
+        if not isinstance(data, Mapping):
+            raise MetadataError("crnn metadata must be a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise MetadataError(
+                f"crnn metadata schema_version {version!r} is not supported by this crnn "
+                f"(it reads version {SCHEMA_VERSION}); upgrade crnn or re-export the model"
+            )
+        try:
+            inp = data.get("input", {}) or {}
+            norm = data.get("normalize", {}) or {}
+            chars = data.get("characters")
+            if chars is not None and (
+                not isinstance(chars, list) or not all(isinstance(c, str) for c in chars)
+            ):
+                raise MetadataError("metadata 'characters' must be a list of strings")
+            output = data.get("output", "probabilities")
+            if output not in ("probabilities", "logits"):
+                raise MetadataError(f"metadata 'output' must be probabilities or logits, got {output!r}")
+            return cls(
+                characters=tuple(chars) if chars is not None else None,
+                use_space_char=bool(data.get("use_space_char", False)),
+                lowercase=bool(data.get("lowercase", False)),
+                channels=int(inp.get("channels", 3)),
+                height=None if inp.get("height") is None else int(inp["height"]),
+                width=None if inp.get("width") is None else int(inp["width"]),
+                dynamic_width=bool(inp.get("dynamic_width", True)),
+                max_width=int(inp.get("max_width", 2048)),
+                mean=tuple(float(v) for v in norm.get("mean", (0.5, 0.5, 0.5))),
+                std=tuple(float(v) for v in norm.get("std", (0.5, 0.5, 0.5))),
+                output=output,
+                architecture=str(data.get("architecture", "unknown")),
+                producer=str(data.get("producer", "")),
+                dictionary=str(data.get("dictionary", "")),
+                extra=dict(data.get("extra", {}) or {}),
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise MetadataError(f"crnn metadata is malformed: {exc}") from None
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str]) -> ModelMetadata | None:
+        """Read our schema, or fall back to a RapidOCR-style ``character`` list; None if neither."""
+        if METADATA_KEY in props:
+            try:
+                data = json.loads(props[METADATA_KEY])
+            except json.JSONDecodeError as exc:
+                raise MetadataError(f"crnn metadata is not valid JSON: {exc}") from None
+            return cls.from_json(data)
+        if RAPIDOCR_KEY in props:
+            chars = props[RAPIDOCR_KEY].splitlines()
+            # RapidOCR lists the dictionary without the space class; use_space_char is settled later
+            # against the model's class count (see resolve_charset in recognizer.py).
+            return cls(characters=tuple(chars), architecture="unknown", dictionary="embedded (character)")
+        return None

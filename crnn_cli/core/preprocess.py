@@ -1,0 +1,128 @@
+"""PaddleOCR-compatible resize and normalisation of text crops, fixed or dynamic width.
+
+Fixed width (PaddleOCR ``resize_norm_img``): keep the aspect ratio at height H, squash to W when the
+crop is wider, normalise ``(x / 255 - mean) / std`` and zero-pad on the right up to W.
+
+Dynamic width (models with a dynamic width axis): a crop keeps its own width ``ceil(H * w / h)``,
+at least ``width`` (the model's nominal width, padded like PaddleOCR) and at most ``max_width``
+(squashed beyond). Wider crops are padded up to a multiple of ``width_step``. The padded width is a
+function of the crop alone, which is what makes results independent of batch neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from crnn_cli.core.errors import UsageError
+from crnn_cli.core.images import cv2
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a crop becomes a model input of shape channels x height x width."""
+
+    channels: int = 3  # 3 = BGR as decoded (PaddleOCR never swaps to RGB); 1 = grayscale
+    height: int = 32  # model input height in pixels
+    width: int = 100  # fixed input width; in dynamic mode the minimum (padded) width
+    dynamic_width: bool = False  # model accepts any width: crops keep their aspect ratio
+    max_width: int = 2048  # dynamic mode: crops wider than this (after resizing) are squashed to it
+    width_step: int = 32  # dynamic mode: widths above `width` are padded up to a multiple of this
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # in units of x/255, per channel
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    rotate_vertical: bool = True  # crops with h/w >= 1.5 are turned 90 degrees, as PaddleOCR does
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise UsageError(f"image channels must be 1 or 3, got {self.channels}")
+        if not 1 <= self.height <= 1024:
+            raise UsageError(f"image height must be in 1..1024, got {self.height}")
+        if not 1 <= self.width <= 16384:
+            raise UsageError(f"image width must be in 1..16384, got {self.width}")
+        if self.dynamic_width and self.max_width < self.width:
+            raise UsageError(f"max width {self.max_width} is below the minimum width {self.width}")
+        if self.width_step < 1:
+            raise UsageError(f"width step must be >= 1, got {self.width_step}")
+        for label, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, self.channels):
+                raise UsageError(f"{label} needs 1 or {self.channels} values, got {len(values)}")
+        if any(s == 0 for s in self.std):
+            raise UsageError("std values must be non-zero")
+
+    @property
+    def shape(self) -> tuple[int, int, int | None]:
+        return (self.channels, self.height, None if self.dynamic_width else self.width)
+
+    def sizes(self, h: int, w: int) -> tuple[int, int]:
+        """(resized width, padded width) for a crop of h x w pixels (after any rotation)."""
+        want = math.ceil(self.height * w / h)
+        if not self.dynamic_width:
+            return (self.width if want > self.width else max(want, 1)), self.width
+        resized = min(max(want, 1), self.max_width)
+        if resized <= self.width:
+            return resized, self.width
+        padded = min(-(-resized // self.width_step) * self.width_step, max(self.max_width, self.width))
+        return resized, max(padded, resized)
+
+    def lut(self) -> np.ndarray:
+        """channels x 256 float32 table: byte value -> normalised value, computed as PaddleOCR does."""
+        table = np.arange(256, dtype=np.float32)[None, :].repeat(self.channels, axis=0)
+        mean = np.resize(np.asarray(self.mean, dtype=np.float32), self.channels)[:, None]
+        std = np.resize(np.asarray(self.std, dtype=np.float32), self.channels)[:, None]
+        return ((table / np.float32(255.0) - mean) / std).astype(np.float32)
+
+
+def maybe_rotate(img: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Turn tall crops (h / w >= 1.5) by 90 degrees counter-clockwise, as PaddleOCR's crop code does."""
+    h, w = img.shape[:2]
+    if config.rotate_vertical and h >= 1.5 * w:
+        return np.ascontiguousarray(np.rot90(img))
+    return img
+
+
+class Preprocessor:
+    """Turns BGR uint8 crops into normalised C x H x W float32 arrays (see module docstring)."""
+
+    def __init__(self, config: PreprocessConfig) -> None:
+        self.config = config
+        self._lut = config.lut()
+
+    def padded_width(self, img: np.ndarray) -> int:
+        h, w = maybe_rotate(img, self.config).shape[:2]
+        return self.config.sizes(h, w)[1]
+
+    def resize(self, img: np.ndarray) -> np.ndarray:
+        """BGR uint8 H x W x 3 -> resized uint8 (height x resized width x channels), unpadded."""
+        cfg = self.config
+        img = maybe_rotate(img, cfg)
+        h, w = img.shape[:2]
+        resized_w, _ = cfg.sizes(h, w)
+        out = cv2.resize(img, (resized_w, cfg.height), interpolation=cv2.INTER_LINEAR)
+        if cfg.channels == 1:
+            out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
+        return out
+
+    def normalize_into(self, resized: np.ndarray, out: np.ndarray) -> None:
+        """Write the normalised crop into ``out`` (C x H x Wpad, pre-zeroed); the rest stays padding."""
+        w = resized.shape[1]
+        for c in range(self.config.channels):
+            out[c, :, :w] = self._lut[c][resized[:, :, c]]
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        """One crop -> C x H x padded-width float32."""
+        resized = self.resize(img)
+        h, w = maybe_rotate(img, self.config).shape[:2]
+        out = np.zeros((self.config.channels, self.config.height, self.config.sizes(h, w)[1]), np.float32)
+        self.normalize_into(resized, out)
+        return out
+
+    def batch(self, images: list[np.ndarray], width: int | None = None) -> np.ndarray:
+        """Several crops -> N x C x H x W float32, W = the widest padded width (or ``width``)."""
+        resized = [self.resize(img) for img in images]
+        pad_w = max(self.padded_width(img) for img in images) if width is None else width
+        out = np.zeros((len(images), self.config.channels, self.config.height, pad_w), np.float32)
+        for i, r in enumerate(resized):
+            self.normalize_into(r[:, :pad_w], out[i])
+        return out

@@ -1,0 +1,130 @@
+"""Discovery of backends through the ``crnn.backends`` entry-point group.
+
+Built-in backends register exactly as a third party would. A plugin that fails to import is reported
+with its entry point and distribution, and never takes the CLI down with it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+from crnn_cli.core.backend import Backend
+from crnn_cli.core.errors import BackendError
+
+GROUP = "crnn.backends"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    value: str  # "module:attr"
+    distribution: str
+    dist_version: str
+
+
+def _info(ep: EntryPoint) -> PluginInfo:
+    dist = getattr(ep, "dist", None)
+    return PluginInfo(
+        name=ep.name,
+        value=ep.value,
+        distribution=getattr(dist, "name", "") or "?",
+        dist_version=getattr(dist, "version", "") or "",
+    )
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, ep)  # first registration of a name wins, as with console scripts
+    return found
+
+
+def plugin_infos() -> list[PluginInfo]:
+    return [_info(ep) for ep in _entry_points().values()]
+
+
+def backend_names() -> list[str]:
+    return sorted(_entry_points())
+
+
+_loaded: dict[str, Backend] = {}
+_errors: dict[str, tuple[str, str]] = {}  # name -> (one-line message, traceback)
+
+
+def load_backend(name: str) -> Backend:
+    """The backend registered under ``name``; BackendError (one line, naming it) when it can't load."""
+    if name in _loaded:
+        return _loaded[name]
+    eps = _entry_points()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none installed"
+        raise BackendError(f"unknown backend '{name}' (installed: {known}); see `crnn backends`")
+    if name in _errors:
+        raise BackendError(_errors[name][0])
+    ep = eps[name]
+    info = _info(ep)
+    try:
+        factory = ep.load()
+        backend = factory()
+        if not isinstance(backend, Backend):
+            raise TypeError(f"{ep.value} returned {type(backend).__name__}, not a crnn Backend")
+    except Exception as exc:  # a broken plugin must not take the CLI down
+        msg = (
+            f"backend plugin '{name}' ({info.value}, from {info.distribution} {info.dist_version}) "
+            f"failed to load: {type(exc).__name__}: {exc}; reinstall or remove that distribution "
+            "(--debug shows the traceback)"
+        )
+        _errors[name] = (msg, traceback.format_exc())
+        raise BackendError(msg) from exc
+    _loaded[name] = backend
+    return backend
+
+
+def load_error_traceback(name: str) -> str | None:
+    return _errors.get(name, (None, None))[1]
+
+
+def require_available(name: str) -> Backend:
+    backend = load_backend(name)
+    avail = backend.availability()
+    if not avail.ok:
+        raise BackendError(avail.message(name))
+    return backend
+
+
+def backend_for_model(model: Path, capability: str = "infer") -> Backend:
+    """Pick the backend that opens ``model`` by its file type: available ones first, by priority."""
+    candidates: list[tuple[int, str, Backend]] = []
+    unavailable: list[str] = []
+    for name in backend_names():
+        try:
+            backend = load_backend(name)
+        except BackendError:
+            continue
+        if capability not in backend.capabilities or not backend.accepts(model):
+            continue
+        avail = backend.availability()
+        if avail.ok:
+            candidates.append((backend.priority, name, backend))
+        else:
+            unavailable.append(avail.message(name))
+    if candidates:
+        return min(candidates, key=lambda c: (c[0], c[1]))[2]
+    if unavailable:
+        raise BackendError(unavailable[0])
+    raise BackendError(
+        f"no installed backend opens '{model}' (by its file type); pass --backend NAME, "
+        "see `crnn backends` for what is installed"
+    )
+
+
+def clear_cache() -> None:
+    """Forget discovered and loaded plugins (tests that install plugins at run time use this)."""
+    _entry_points.cache_clear()
+    _loaded.clear()
+    _errors.clear()

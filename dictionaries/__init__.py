@@ -1,0 +1,1 @@
+"""Dictionaries shipped with crnn (one symbol per line, blank never listed)."""

@@ -1,0 +1,90 @@
+"""ONNX Runtime backend for crnn: runs .onnx recognizers on any ONNX Runtime execution provider."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
+from crnn_cli.core.errors import BackendError, ModelError
+
+INSTALL_HINT = "pip install onnxruntime  (or onnxruntime-gpu / onnxruntime-openvino for other providers)"
+
+
+def _dim(d: object) -> int | None:
+    return d if isinstance(d, int) and d > 0 else None
+
+
+class OnnxRuntimeSession(Session):
+    def __init__(self, model: Path, options: SessionOptions) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        if options.threads:
+            so.intra_op_num_threads = options.threads
+            so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3  # warnings about unused initializers etc. are noise for users
+        providers = list(options.providers) if options.providers else ["CPUExecutionProvider"]
+        known = set(ort.get_available_providers())
+        missing = [p for p in providers if p not in known]
+        if missing:
+            raise BackendError(
+                f"ONNX Runtime provider(s) {', '.join(missing)} not available here "
+                f"(available: {', '.join(sorted(known))})"
+            )
+        try:
+            self._sess = ort.InferenceSession(str(model), sess_options=so, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{model}: ONNX Runtime cannot load this model: {first}") from None
+        inputs = self._sess.get_inputs()
+        outputs = self._sess.get_outputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{model}: expected one image input, the model has {len(inputs)}")
+        shape_in = tuple(inputs[0].shape)
+        shape_out = tuple(outputs[0].shape)
+        if len(shape_in) != 4:
+            raise ModelError(f"{model}: input '{inputs[0].name}' must be N x C x H x W, is {shape_in}")
+        if len(shape_out) not in (0, 3) and all(isinstance(d, int) for d in shape_out):
+            raise ModelError(f"{model}: output must be N x T x C (a CTC recognizer), is {shape_out}")
+        meta = self._sess.get_modelmeta()
+        self._input = inputs[0].name
+        self._output = outputs[0].name
+        self.info = ModelInfo(
+            input_name=inputs[0].name,
+            input_shape=tuple(_dim(d) for d in shape_in),
+            output_shape=tuple(_dim(d) for d in shape_out),
+            props=dict(meta.custom_metadata_map),
+            symbolic_dims=tuple(str(d) for d in shape_in + shape_out if isinstance(d, str)),
+        )
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self._sess.run([self._output], {self._input: batch})[0]
+
+    def close(self) -> None:
+        self._sess = None  # type: ignore[assignment]
+
+
+class OnnxRuntimeBackend(Backend):
+    name: ClassVar[str] = "onnxruntime"
+    capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
+    suffixes: ClassVar[tuple[str, ...]] = (".onnx",)
+    priority: ClassVar[int] = 10
+
+    def availability(self) -> Availability:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, reason=f"onnxruntime is not installed ({exc})", hint=INSTALL_HINT)
+        try:
+            v = version("onnxruntime")
+        except PackageNotFoundError:
+            v = getattr(onnxruntime, "__version__", "")
+        return Availability(True, version=v)
+
+    def open(self, model: Path, options: SessionOptions) -> Session:
+        return OnnxRuntimeSession(Path(model), options)
