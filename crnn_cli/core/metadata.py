@@ -63,7 +63,9 @@ class ModelMetadata:
     def charset(self) -> Charset | None:
         if self.characters is None:
             return None
-        return charset_from_symbols(self.characters, name=self.dictionary or "embedded", lowercase=self.lowercase)
+        return charset_from_symbols(
+            self.characters, name=self.dictionary or "embedded", lowercase=self.lowercase
+        )
 
     def preprocess(self, **overrides: Any) -> PreprocessConfig:
         if self.height is None:

@@ -1,0 +1,110 @@
+"""The `crnn` command: a click group whose subcommands load lazily, and the one error boundary.
+
+Core code raises crnn's own exceptions; this module maps them to exit codes: usage mistakes to 2,
+runtime failures to 1, each as one line on stderr (with the traceback under --debug).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from crnn_cli import __version__
+
+# name -> (module, attribute, one-line help). Modules import only when their command runs, so
+# `crnn --help` never pays for numpy, OpenCV or a deep-learning runtime.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "recognize": ("crnn_cli.commands.recognize", "recognize", "Recognise text in cropped word/line images."),
+    "eval": ("crnn_cli.commands.evaluate", "evaluate", "Measure accuracy on labeled datasets."),
+    "train": ("crnn_cli.commands.train", "train", "Train a CRNN from a PaddleOCR-style config."),
+    "export": ("crnn_cli.commands.export", "export", "Export a crnn checkpoint to ONNX or OpenVINO."),
+    "convert": ("crnn_cli.commands.convert", "convert", "Convert PaddleOCR / ONNX models, verified."),
+    "backends": ("crnn_cli.commands.backends", "backends", "List backends and whether they can run here."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (mod, _, _) in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table above, so listing commands imports none of them.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="crnn")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """crnn: CRNN text recognition: train, convert PaddleOCR models, evaluate, and run on
+    PyTorch, ONNX Runtime or OpenVINO.
+
+    \b
+    Examples:
+      crnn recognize word.png                 # bundled English model
+      crnn recognize --format jsonl crops/    # a folder, JSON lines
+      crnn convert best_accuracy.pdparams --to onnx -o rec.onnx
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if "\n" in text and len(text) > 400 else text
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point with crnn's error boundary."""
+    from crnn_cli.core.errors import CrnnError, UsageError  # light: no numpy
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, prog_name="crnn", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("crnn: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"crnn: error: {_one_line(exc)}", err=True)
+        sys.exit(2)
+    except CrnnError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"crnn: error: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("crnn: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `crnn recognize ... | head`: the reader left; that is not an error of ours.
+        sys.stderr.close()
+        sys.exit(0)

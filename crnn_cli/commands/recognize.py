@@ -1,0 +1,154 @@
+"""`crnn recognize`: text from cropped word or line images, streamed to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from crnn_cli.commands.common import (
+    backend_options,
+    display_path,
+    progress_enabled,
+    session_options,
+    stderr_console,
+)
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=True, path_type=str),
+    default=None,
+    help=".onnx / .xml / checkpoint; default: the bundled English model.",
+)
+@backend_options
+@click.option(
+    "--dict", "dictionary", default=None, metavar="NAME|PATH", help="Dictionary (ic15, en or a file)."
+)
+@click.option(
+    "--use-space-char",
+    is_flag=True,
+    default=None,
+    help="The model predicts a space class after the dictionary.",
+)
+@click.option("--image-shape", default=None, metavar="C,H,W", help="Model input shape, e.g. 3,48,320.")
+@click.option(
+    "--fixed-width/--dynamic-width",
+    "fixed_width",
+    default=None,
+    help="Squash/pad every crop to W (PaddleOCR resize_norm_img) or keep its aspect ratio (W = minimum).",
+)
+@click.option("--no-rotate", is_flag=True, help="Do not turn tall crops (h/w >= 1.5) by 90 degrees.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
+@click.option("--beam-width", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "tsv", "jsonl"]), default="text", show_default=True
+)
+@click.option("--char-confidences", is_flag=True, help="jsonl: add per-character confidences.")
+@click.option("--recursive", "-r", is_flag=True, help="Walk directories recursively.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or per-file errors on stderr.")
+def recognize(
+    inputs: tuple[str, ...],
+    model: str | None,
+    backend: str | None,
+    threads: int | None,
+    device: str | None,
+    providers: str | None,
+    performance_hint: str | None,
+    dictionary: str | None,
+    use_space_char: bool | None,
+    image_shape: str | None,
+    fixed_width: bool | None,
+    no_rotate: bool,
+    batch_size: int,
+    decoder: str,
+    beam_width: int,
+    fmt: str,
+    char_confidences: bool,
+    recursive: bool,
+    quiet: bool,
+) -> None:
+    """Recognise text in INPUT images: files, directories, glob patterns, or - (paths on stdin).
+
+    Results go to stdout in input order (text: PATH<TAB>TEXT<TAB>CONFIDENCE; tsv with a header;
+    jsonl: {"path","text","confidence"}). Unreadable inputs are reported on stderr and skipped;
+    the exit code is 1 if any input failed.
+    """
+    from crnn_cli.commands.inputs import expand_inputs
+    from crnn_cli.core.recognizer import Recognizer, parse_image_shape
+
+    shape = parse_image_shape(image_shape) if image_shape else None
+    console = stderr_console(quiet)
+    stdin = click.get_binary_stream("stdin") if "-" in inputs else None
+    paths = expand_inputs(inputs, recursive, stdin)
+    rec = Recognizer(
+        model,
+        backend,
+        dictionary=dictionary,
+        use_space_char=use_space_char,
+        image_shape=shape,
+        dynamic_width=None if fixed_width is None else not fixed_width,
+        rotate_vertical=not no_rotate,
+        batch_size=batch_size,
+        threads=threads,
+        decoder=decoder,
+        beam_width=beam_width,
+        session_options=session_options(threads, device, providers, performance_hint),
+    )
+    failed = 0
+    done = 0
+    out = click.get_text_stream("stdout")
+    progress: Any = None
+    task = None
+    if progress_enabled(quiet):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("recognizing {task.completed} images ({task.fields[failed]} failed)"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task("recognize", total=None, failed=0)
+    if fmt == "tsv":
+        out.write("path\ttext\tconfidence\n")
+    try:
+        with rec:
+            for r in rec.recognize(paths):
+                done += 1
+                path = display_path(r.source)
+                if r.error is not None:
+                    failed += 1
+                    if not quiet:
+                        console.print(f"crnn: skipped {display_path(r.error)}", markup=False)
+                    if fmt == "jsonl":
+                        out.write(json.dumps({"path": path, "error": display_path(r.error)}) + "\n")
+                elif fmt == "jsonl":
+                    d = r.to_dict(char_confidences)
+                    d["path"] = path
+                    out.write(json.dumps(d, ensure_ascii=False) + "\n")
+                else:
+                    text = r.text.replace("\t", " ").replace("\n", " ")
+                    out.write(f"{path}\t{text}\t{r.confidence:.4f}\n")
+                if done % 64 == 0:
+                    out.flush()
+                if progress is not None:
+                    progress.update(task, completed=done, failed=failed)
+    finally:
+        if progress is not None:
+            progress.stop()
+        out.flush()
+    if done == 0:
+        console.print("crnn: no images found in the given inputs", markup=False)
+        sys.exit(1)
+    if failed:
+        if not quiet:
+            console.print(f"crnn: {failed} of {done} inputs failed", markup=False)
+        sys.exit(1)

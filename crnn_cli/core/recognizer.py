@@ -1,0 +1,384 @@
+"""The public Python API: a Recognizer turns images into text on any backend.
+
+    from crnn_cli.core.recognizer import Recognizer
+    with Recognizer() as rec:                      # the bundled default model, ONNX Runtime
+        for r in rec.recognize(["a.png", "b.jpg"]):
+            print(r.source, r.text, r.confidence)
+
+``recognize`` streams: it reads ahead a bounded window of inputs, so an iterator of a million paths
+never sits in memory. Results come back in input order. Crops are grouped into batches by their own
+padded width (see preprocess.py), so a crop's text and confidence never depend on its neighbours.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from crnn_cli.core import registry
+from crnn_cli.core.backend import Session, SessionOptions
+from crnn_cli.core.charset import Charset, load_charset
+from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
+from crnn_cli.core.errors import CrnnError, ImageError, MetadataError, ModelError, UsageError
+from crnn_cli.core.images import ImageSource, load_image
+from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
+
+DEFAULT_MODEL_NAME = "default.onnx"
+
+
+def default_model_path() -> Path:
+    """The bundled English model shipped inside the package."""
+    path = Path(str(resources.files("crnn_cli").joinpath("models", DEFAULT_MODEL_NAME)))
+    if not path.is_file():
+        raise ModelError(
+            f"the bundled default model is missing ({path}); reinstall crnn or pass --model PATH"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Result:
+    """One recognised input. ``error`` is set (and text empty) when the input could not be read."""
+
+    index: int  # position in the input sequence
+    source: str  # path, or "<bytes>" / "<array>" / a caller-given name
+    text: str = ""
+    confidence: float = 0.0
+    char_confidences: tuple[float, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self, char_confidences: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.source, "text": self.text, "confidence": round(self.confidence, 6)}
+        if char_confidences:
+            d["char_confidences"] = [round(c, 6) for c in self.char_confidences]
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+
+def parse_image_shape(text: str) -> tuple[int, int, int | None]:
+    """'3,48,320' -> (3, 48, 320); the width may be '?' or '-1' for "dynamic, no minimum"."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 3:
+        raise UsageError(f"image shape must be C,H,W (e.g. 3,48,320), got {text!r}")
+    try:
+        c, h = int(parts[0]), int(parts[1])
+        w = None if parts[2] in ("?", "-1", "") else int(parts[2])
+    except ValueError:
+        raise UsageError(f"image shape must be three integers C,H,W, got {text!r}") from None
+    if c not in (1, 3) or h < 1 or (w is not None and w < 1):
+        raise UsageError(f"image shape {text!r}: channels must be 1 or 3, height and width positive")
+    return c, h, w
+
+
+def resolve_metadata(
+    info_props: dict[str, str],
+    input_shape: tuple[int | None, ...],
+    num_classes: int | None,
+    *,
+    dictionary: str | Path | None = None,
+    use_space_char: bool | None = None,
+    image_shape: tuple[int, int, int | None] | None = None,
+    dynamic_width: bool | None = None,
+    source: str = "the model",
+) -> ModelMetadata:
+    """Merge what a model file says about itself with the user's options (options win).
+
+    Checks the dictionary against the model's class count when that is known, so a wrong dictionary is
+    an error before any work starts, never garbage text.
+    """
+    meta = ModelMetadata.from_props(info_props)
+    embedded = meta is not None
+    if meta is None:
+        meta = ModelMetadata(architecture="unknown")
+    # Input geometry: the file's static dims, then the metadata, then the user's option.
+    _, c, h, w = (list(input_shape) + [None] * 4)[:4]
+    if not embedded or meta.height is None:
+        meta = replace(
+            meta,
+            channels=c or meta.channels,
+            height=h or meta.height,
+            width=w or meta.width,
+            dynamic_width=w is None,
+        )
+    if image_shape is not None:
+        ic, ih, iw = image_shape
+        if c is not None and ic != c:
+            raise UsageError(f"--image-shape asks for {ic} channels but {source} takes {c}")
+        if h is not None and ih != h:
+            raise UsageError(f"--image-shape asks for height {ih} but {source} takes {h}")
+        meta = replace(meta, channels=ic, height=ih, width=iw or meta.width)
+    if w is not None:
+        meta = replace(meta, width=w, dynamic_width=False)
+        if dynamic_width:
+            raise UsageError(f"{source} has a fixed input width of {w}; --dynamic-width cannot apply")
+    elif dynamic_width is not None:
+        meta = replace(meta, dynamic_width=dynamic_width)
+    if meta.height is None:
+        raise UsageError(
+            f"{source} does not say its input height (dynamic dims and no crnn metadata): "
+            "give it with --image-shape C,H,W (e.g. 3,48,320 for PP-OCR, 3,32,100 for CRNN)"
+        )
+
+    # Dictionary: the user's, else the embedded one, else PaddleOCR's default (0-9a-z).
+    if dictionary is not None or use_space_char is not None:
+        base = dictionary if dictionary is not None else None
+        if dictionary is None and meta.characters is not None:
+            charset = meta.charset()
+            assert charset is not None
+            if use_space_char and not charset.use_space_char:
+                charset = Charset(charset.symbols + (" ",), charset.lowercase, charset.name)
+        else:
+            charset = load_charset(base, use_space_char=bool(use_space_char))
+    elif meta.characters is not None:
+        charset = meta.charset()
+        assert charset is not None
+        # A RapidOCR-style 'character' list omits the space class its models have.
+        if num_classes is not None and num_classes == charset.num_classes + 1 and not charset.use_space_char:
+            charset = Charset(charset.symbols + (" ",), charset.lowercase, charset.name)
+    else:
+        charset = load_charset(None)
+    if num_classes is not None:
+        charset.check_classes(num_classes, source)
+    return meta.with_charset(charset)
+
+
+class Recognizer:
+    """Recognise text in cropped word or line images with one model on one backend.
+
+    model: .onnx / .xml / checkpoint path; None = the bundled default model.
+    backend: a registered backend name; None = chosen from the model's file type.
+    Options not given are read from the model's metadata (see metadata.py).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        backend: str | None = None,
+        *,
+        dictionary: str | Path | None = None,
+        use_space_char: bool | None = None,
+        image_shape: tuple[int, int, int | None] | str | None = None,
+        dynamic_width: bool | None = None,
+        rotate_vertical: bool = True,
+        batch_size: int = 32,
+        threads: int | None = None,
+        workers: int | None = None,
+        decoder: str = "greedy",
+        beam_width: int = 10,
+        session_options: SessionOptions | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise UsageError(f"batch size must be >= 1, got {batch_size}")
+        if decoder not in ("greedy", "beam"):
+            raise UsageError(f"decoder must be greedy or beam, got {decoder!r}")
+        if beam_width < 1:
+            raise UsageError(f"beam width must be >= 1, got {beam_width}")
+        self.model_path = Path(model) if model is not None else default_model_path()
+        if not self.model_path.exists():
+            raise ModelError(f"{self.model_path}: no such model file")
+        if backend in (None, "auto"):
+            self.backend = registry.backend_for_model(self.model_path)
+        else:
+            self.backend = registry.require_available(backend)
+            if not self.backend.accepts(self.model_path):
+                raise UsageError(
+                    f"backend '{backend}' does not open {self.model_path.name} "
+                    f"(it opens {', '.join(self.backend.suffixes) or 'other files'})"
+                )
+        options = session_options or SessionOptions()
+        if threads is not None:
+            options = replace(options, threads=threads)
+        self.session: Session = self.backend.open(self.model_path, options)
+        try:
+            info = self.session.info
+            if isinstance(image_shape, str):
+                image_shape = parse_image_shape(image_shape)
+            self.metadata = resolve_metadata(
+                dict(info.props),
+                tuple(info.input_shape),
+                info.output_shape[2] if len(info.output_shape) == 3 else None,
+                dictionary=dictionary,
+                use_space_char=use_space_char,
+                image_shape=image_shape,
+                dynamic_width=dynamic_width,
+                source=str(self.model_path),
+            )
+            charset = self.metadata.charset()
+            assert charset is not None
+            self.charset: Charset = charset
+            self.preprocess_config: PreprocessConfig = replace(
+                self.metadata.preprocess(), rotate_vertical=rotate_vertical
+            )
+        except BaseException:
+            self.session.close()
+            raise
+        self._classes_checked = len(info.output_shape) == 3 and info.output_shape[2] is not None
+        self.preprocessor = Preprocessor(self.preprocess_config)
+        self.batch_size = batch_size
+        self.decoder = decoder
+        self.beam_width = beam_width
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self.padding_stats = [0, 0]  # [padded columns, total columns] over all batches, for reporting
+
+    # -- context management --------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self.session.close()
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- core steps ------------------------------------------------------------------------------------
+    def _decode(self, probs: np.ndarray) -> list[Decoded]:
+        if not self._classes_checked:
+            self.charset.check_classes(probs.shape[2], str(self.model_path))
+            self._classes_checked = True
+        if self.metadata.output == "logits":
+            z = probs - probs.max(axis=2, keepdims=True)
+            np.exp(z, out=z)
+            probs = z / z.sum(axis=2, keepdims=True)
+        if self.decoder == "beam":
+            return decode_beam(probs, self.charset, self.beam_width)
+        return decode_greedy(probs, self.charset)
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Decoded]:
+        """Decoded text for BGR crops, batched by padded width (batch-invariant). Order is kept."""
+        prepared = [self._prepare(img) for img in images]
+        out: list[Decoded | None] = [None] * len(images)
+        for idx, batch in self._batches(list(enumerate(prepared))):
+            for i, d in zip(idx, self._decode(self.session.run(batch))):
+                out[i] = d
+        return [d for d in out if d is not None]
+
+    def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-crop model output (T x C) for BGR crops, computed exactly as recognize() does."""
+        prepared = [self._prepare(img) for img in images]
+        out: list[np.ndarray | None] = [None] * len(images)
+        for idx, batch in self._batches(list(enumerate(prepared))):
+            probs = self.session.run(batch)
+            for i, p in zip(idx, probs):
+                out[i] = p
+        return [p for p in out if p is not None]
+
+    def _prepare(self, img: np.ndarray) -> tuple[np.ndarray, int]:
+        """Resize one crop: (resized uint8 H x w x C, padded width)."""
+        return self.preprocessor.resize(img), self.preprocessor.padded_width(img)
+
+    def _batches(
+        self, items: list[tuple[int, tuple[np.ndarray, int]]]
+    ) -> Iterator[tuple[list[int], np.ndarray]]:
+        """Group prepared crops by padded width into batches of at most batch_size."""
+        cfg = self.preprocess_config
+        by_width: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for i, (resized, width) in items:
+            by_width.setdefault(width, []).append((i, resized))
+        for width in sorted(by_width):
+            group = by_width[width]
+            for start in range(0, len(group), self.batch_size):
+                chunk = group[start : start + self.batch_size]
+                batch = np.zeros((len(chunk), cfg.channels, cfg.height, width), np.float32)
+                used = 0
+                for row, (_, resized) in enumerate(chunk):
+                    self.preprocessor.normalize_into(resized, batch[row])
+                    used += resized.shape[1]
+                self.padding_stats[0] += len(chunk) * width - used
+                self.padding_stats[1] += len(chunk) * width
+                yield [i for i, _ in chunk], batch
+
+    def _load_and_prepare(self, source: ImageSource, name: str) -> tuple[np.ndarray, int]:
+        return self._prepare(load_image(source, name))
+
+    # -- streaming API ---------------------------------------------------------------------------------
+    def recognize(
+        self, inputs: Iterable[ImageSource], names: Iterable[str] | None = None, window: int | None = None
+    ) -> Iterator[Result]:
+        """Recognise each input (path, encoded bytes or BGR array); yields Results in input order.
+
+        Inputs are read and resized on worker threads, ``window`` at a time (default 8 batches), while
+        the model runs on the previous window. A bad input yields a Result with ``error`` set.
+        """
+        window = window or self.batch_size * 8
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crnn-load")
+        pool = self._pool
+        name_iter = iter(names) if names is not None else None
+        pending: deque[tuple[int, str, Future]] = deque()
+        source_iter = enumerate(inputs)
+        exhausted = False
+
+        def fill() -> None:
+            nonlocal exhausted
+            while not exhausted and len(pending) < 2 * window:
+                try:
+                    index, src = next(source_iter)
+                except StopIteration:
+                    exhausted = True
+                    return
+                name = next(name_iter) if name_iter is not None else _source_name(src)
+                pending.append((index, name, pool.submit(self._load_and_prepare, src, name)))
+
+        fill()
+        while pending:
+            take = [pending.popleft() for _ in range(min(window, len(pending)))]
+            fill()  # keep the loaders busy on the next window while this one runs
+            results: dict[int, Result] = {}
+            ready: list[tuple[int, tuple[np.ndarray, int]]] = []
+            names_by_index = {}
+            for index, name, fut in take:
+                names_by_index[index] = name
+                try:
+                    ready.append((index, fut.result()))
+                except CrnnError as exc:
+                    results[index] = Result(index, name, error=str(exc))
+                except Exception as exc:  # a decoder bug must not end a run of thousands
+                    results[index] = Result(index, name, error=f"{name}: {type(exc).__name__}: {exc}")
+            for idx, batch in self._batches(ready):
+                for i, d in zip(idx, self._decode(self.session.run(batch))):
+                    results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
+            for index, _, _ in take:
+                yield results[index]
+
+    def recognize_one(self, source: ImageSource, name: str | None = None) -> Result:
+        return next(self.recognize([source], names=[name or _source_name(source)]))
+
+
+def _source_name(src: ImageSource) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return os.fsdecode(src)
+    if isinstance(src, np.ndarray):
+        return "<array>"
+    return "<bytes>"
+
+
+__all__ = [
+    "Recognizer",
+    "Result",
+    "default_model_path",
+    "parse_image_shape",
+    "resolve_metadata",
+    "ImageError",
+    "MetadataError",
+]

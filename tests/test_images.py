@@ -1,0 +1,94 @@
+"""Image decoding: formats, channel layouts, bit depths, and clear errors naming the input."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from crnn_cli.core import images
+from crnn_cli.core.errors import ImageError
+from crnn_cli.core.images import load_image
+
+
+def _png(arr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", arr)
+    assert ok
+    return buf.tobytes()
+
+
+def test_bgr_png_round_trip(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    p = tmp_path / "a.png"
+    p.write_bytes(_png(arr))
+    assert np.array_equal(load_image(p), arr)
+    assert np.array_equal(load_image(p.read_bytes()), arr)
+    assert np.array_equal(load_image(arr), arr)
+
+
+def test_gray_and_16_bit():
+    gray = np.full((10, 10), 200, np.uint8)
+    out = load_image(_png(gray))
+    assert out.shape == (10, 10, 3) and np.all(out == 200)
+    deep = np.full((10, 10), 65535, np.uint16)
+    assert np.all(load_image(_png(deep)) == 255)
+    deep[:] = 257 * 100
+    assert np.all(load_image(_png(deep)) == 100)
+
+
+def test_rgba_is_composited_over_white():
+    rgba = np.zeros((8, 8, 4), np.uint8)  # black, fully transparent
+    rgba[:4, :, 3] = 255  # top half opaque black
+    out = load_image(_png(rgba))
+    assert np.all(out[:4] == 0) and np.all(out[4:] == 255)
+
+
+def test_exif_orientation_is_applied():
+    # A 10x30 JPEG with EXIF orientation 6 (rotate 90 CW) must come out 30 tall, 10 wide.
+    arr = np.zeros((10, 30, 3), np.uint8)
+    ok, buf = cv2.imencode(".jpg", arr)
+    jpg = buf.tobytes()
+    exif = (
+        b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+        b"\x00\x00\x00\x00"
+    )
+    app1 = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    rotated = load_image(jpg[:2] + app1 + jpg[2:])
+    assert rotated.shape[:2] == (30, 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty file"),
+        (b"hello, I am text", "not an image"),
+        (_png(np.zeros((50, 50, 3), np.uint8))[:60], "truncated|cannot decode|not an image"),
+    ],
+)
+def test_bad_bytes_are_image_errors(data, match):
+    with pytest.raises(ImageError, match=match):
+        load_image(data, name="bad.png")
+
+
+def test_decompression_bomb_refused_from_header(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageError, match="exceeds the limit"):
+        load_image(_png(np.zeros((40, 40, 3), np.uint8)), name="bomb.png")
+
+
+def test_missing_file_and_directory_named(tmp_path):
+    with pytest.raises(ImageError, match="nope.png: no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="is a directory"):
+        load_image(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "locked.png"
+    p.write_bytes(_png(np.zeros((4, 4, 3), np.uint8)))
+    p.chmod(0)
+    with pytest.raises(ImageError, match="locked.png"):
+        load_image(p)

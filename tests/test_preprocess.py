@@ -1,0 +1,73 @@
+"""Preprocessing: golden parity with PaddleOCR's resize_norm_img, and the dynamic-width rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crnn_cli.core.errors import UsageError
+from crnn_cli.core.images import load_image
+from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor, maybe_rotate
+
+
+@pytest.mark.parametrize("ref", ["reference_w100.npz", "reference_w320.npz"])
+def test_fixed_width_matches_paddleocr(mv3_dir, data_dir, ref):
+    d = np.load(mv3_dir / ref)
+    c, h, w = (int(v) for v in d["image_shape"])
+    pre = Preprocessor(PreprocessConfig(channels=c, height=h, width=w))
+    for path, expected in zip(d["paths"], d["inputs"]):
+        got = pre(load_image(data_dir / "iiit5k_train" / str(path)))
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= 1e-6, path
+
+
+def test_ppocrv4_inputs_match(ppocrv4_dir, data_dir):
+    d = np.load(ppocrv4_dir / "reference_w320.npz")
+    pre = Preprocessor(PreprocessConfig(channels=3, height=48, width=320))
+    batch = pre.batch([load_image(data_dir / "iiit5k_train" / str(p)) for p in d["paths"]])
+    assert np.abs(batch - d["inputs"]).max() <= 1e-6
+
+
+def test_fixed_width_squashes_wide_crops_and_pads_narrow_ones():
+    cfg = PreprocessConfig(height=32, width=100)
+    assert cfg.sizes(32, 400) == (100, 100)  # squashed
+    assert cfg.sizes(32, 50) == (50, 100)  # padded
+    assert cfg.sizes(10, 31) == (100, 100)  # ceil(32 * 3.1) = 100 exactly fits
+    out = Preprocessor(cfg)(np.full((32, 50, 3), 255, np.uint8))
+    assert out.shape == (3, 32, 100)
+    assert np.all(out[:, :, :50] == 1.0) and np.all(out[:, :, 50:] == 0.0)
+
+
+def test_dynamic_width_keeps_aspect_and_buckets():
+    cfg = PreprocessConfig(height=32, width=100, dynamic_width=True, width_step=32, max_width=800)
+    assert cfg.sizes(32, 50) == (50, 100)  # narrow: padded to the minimum width
+    assert cfg.sizes(32, 130) == (130, 160)  # wide: own width, padded to a multiple of 32
+    assert cfg.sizes(32, 5000) == (800, 800)  # very wide: squashed to max_width
+    out = Preprocessor(cfg)(np.zeros((16, 65, 3), np.uint8))
+    assert out.shape == (3, 32, 160)
+
+
+def test_grayscale_model_input():
+    cfg = PreprocessConfig(channels=1, height=32, width=64, mean=(0.5,), std=(0.5,))
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :, 2] = 255  # pure red: gray value 76 under OpenCV's BT.601 weights
+    out = Preprocessor(cfg)(img)
+    assert out.shape == (1, 32, 64)
+    assert out[0, 0, 0] == pytest.approx((76 / 255 - 0.5) / 0.5, abs=1e-6)
+
+
+def test_tall_crops_rotate_and_option_disables():
+    tall = np.zeros((90, 30, 3), np.uint8)
+    assert maybe_rotate(tall, PreprocessConfig()).shape[:2] == (30, 90)
+    assert maybe_rotate(tall, PreprocessConfig(rotate_vertical=False)).shape[:2] == (90, 30)
+    square = np.zeros((40, 30, 3), np.uint8)  # h/w = 1.33 < 1.5
+    assert maybe_rotate(square, PreprocessConfig()).shape[:2] == (40, 30)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(channels=2), dict(height=0), dict(width=0), dict(std=(0.0, 1, 1)), dict(mean=(0.5, 0.5))],
+)
+def test_invalid_config_names_the_field(kwargs):
+    with pytest.raises(UsageError):
+        PreprocessConfig(**kwargs)
