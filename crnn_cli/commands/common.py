@@ -15,7 +15,7 @@ def stderr_console(quiet: bool = False) -> Any:
     """A rich console on stderr; silent with --quiet."""
     from rich.console import Console
 
-    return Console(stderr=True, quiet=quiet, highlight=False)
+    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
 
 
 def progress_enabled(quiet: bool) -> bool:

@@ -98,23 +98,25 @@ def require_available(name: str) -> Backend:
 
 
 def backend_for_model(model: Path, capability: str = "infer") -> Backend:
-    """Pick the backend that opens ``model`` by its file type: available ones first, by priority."""
-    candidates: list[tuple[int, str, Backend]] = []
-    unavailable: list[str] = []
+    """Pick the backend that opens ``model`` by its file type: the first available one by priority.
+
+    Availability is checked in priority order and the search stops at the first hit, so a run on an
+    ONNX file never pays for importing a runtime it does not use.
+    """
+    accepting: list[tuple[int, str, Backend]] = []
     for name in backend_names():
         try:
             backend = load_backend(name)
         except BackendError:
             continue
-        if capability not in backend.capabilities or not backend.accepts(model):
-            continue
+        if capability in backend.capabilities and backend.accepts(model):
+            accepting.append((backend.priority, name, backend))
+    unavailable: list[str] = []
+    for _, name, backend in sorted(accepting, key=lambda c: (c[0], c[1])):
         avail = backend.availability()
         if avail.ok:
-            candidates.append((backend.priority, name, backend))
-        else:
-            unavailable.append(avail.message(name))
-    if candidates:
-        return min(candidates, key=lambda c: (c[0], c[1]))[2]
+            return backend
+        unavailable.append(avail.message(name))
     if unavailable:
         raise BackendError(unavailable[0])
     raise BackendError(
