@@ -31,6 +31,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file should get normal permissions
     try:
         yield tmp
         fsync_file(tmp)
@@ -42,6 +43,12 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def fsync_file(path: Path) -> None:

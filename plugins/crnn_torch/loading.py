@@ -107,3 +107,33 @@ def load_for_inference(path: Path) -> tuple[nn.Module, ModelMetadata]:
         model, meta, _ = load_paddle_checkpoint(path)
         return model, meta
     return model_from_checkpoint(path)
+
+
+def save_inference_checkpoint(
+    model: nn.Module, meta: ModelMetadata, out: Path, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write a crnn checkpoint holding only what inference and fine-tuning need (no optimizer state)."""
+    import torch
+
+    from crnn_cli import __version__
+    from crnn_torch.checkpoint import FORMAT, FORMAT_VERSION, save_checkpoint
+
+    config = dict(getattr(model, "config", {}))
+    arch = config.pop("arch", meta.architecture)
+    num_classes = int(config.pop("num_classes", getattr(model, "num_classes", 0)))
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "crnn_version": __version__,
+        "torch_version": str(torch.__version__),
+        "arch": arch,
+        "arch_kwargs": config,
+        "num_classes": num_classes,
+        "characters": list(meta.characters or ()),
+        "metadata": meta.to_json(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "step": 0,
+        "epoch": 0,
+        **(extra or {}),
+    }
+    return save_checkpoint(payload, out)

@@ -1,0 +1,136 @@
+"""`crnn convert`: PaddleOCR checkpoints, Paddle inference models and foreign ONNX files -> ONNX,
+OpenVINO IR or a crnn torch checkpoint, verified before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from crnn_cli.commands.common import stderr_console
+
+
+def convert_options(f):  # type: ignore[no-untyped-def]
+    for opt in reversed(
+        [
+            click.option("--to", "target", type=click.Choice(["onnx", "openvino", "torch"]), required=True),
+            click.option(
+                "-o",
+                "--output",
+                "out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                required=True,
+                help="Output file (.onnx, .xml with .bin beside it, or .pt).",
+            ),
+            click.option(
+                "--opset", type=click.IntRange(11, 23), default=17, show_default=True, help="ONNX opset."
+            ),
+            click.option(
+                "--static-width",
+                type=click.IntRange(min=8),
+                default=None,
+                help="Fix the input width (default: dynamic batch and width).",
+            ),
+            click.option("--fp16", is_flag=True, help="OpenVINO: compress weights to FP16 (default FP32)."),
+            click.option("--no-verify", is_flag=True, help="Skip the numeric check against the source."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@convert_options
+@click.option(
+    "--dict", "dictionary", default=None, metavar="NAME|PATH", help="Dictionary the model was trained with."
+)
+@click.option(
+    "--use-space-char", is_flag=True, default=None, help="The model has a space class after the dictionary."
+)
+@click.option(
+    "--image-shape", default=None, metavar="C,H,W", help="Input shape when the source does not say it."
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PaddleOCR config.yml (default: the one beside the checkpoint).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def convert(
+    source: Path,
+    target: str,
+    out: Path,
+    opset: int,
+    static_width: int | None,
+    fp16: bool,
+    no_verify: bool,
+    dictionary: str | None,
+    use_space_char: bool | None,
+    image_shape: str | None,
+    config: Path | None,
+    fmt: str,
+) -> None:
+    """Convert SOURCE to ONNX, OpenVINO or a crnn checkpoint.
+
+    \b
+    SOURCE is one of:
+      best_accuracy.pdparams (or its prefix/folder)  PaddleOCR training checkpoint, read without Paddle
+      a folder with inference.pdmodel|json + .pdiparams  Paddle inference model
+      model.onnx                                   an ONNX recognizer from elsewhere (e.g. RapidOCR)
+
+    The output is checked (onnx.checker; the new model against the source on text crops at several
+    widths) before it replaces OUT; a failed check writes nothing and exits 1.
+    """
+    from crnn_cli.convert import ConvertOptions
+    from crnn_cli.convert import convert as run_convert
+    from crnn_cli.core.recognizer import parse_image_shape
+
+    opts = ConvertOptions(
+        target=target,
+        out=out,
+        dictionary=dictionary,
+        use_space_char=use_space_char,
+        image_shape=parse_image_shape(image_shape) if image_shape else None,
+        config=config,
+        opset=opset,
+        static_width=static_width,
+        fp16=fp16,
+        verify=not no_verify,
+    )
+    console = stderr_console()
+    with console.status(f"converting {source} -> {target}"):
+        summary = run_convert(source, opts)
+    emit(summary, fmt)
+
+
+def emit(summary, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    if fmt == "json":
+        v = summary.verify
+        click.echo(
+            json.dumps(
+                {
+                    "source": summary.source,
+                    "source_kind": summary.source_kind,
+                    "target": summary.target,
+                    "output": str(summary.out),
+                    "metadata": summary.metadata.to_json(),
+                    "checks": summary.checks,
+                    "verify": None
+                    if v is None
+                    else {
+                        "ok": v.ok,
+                        "max_abs_diff": v.max_abs_diff,
+                        "strings_identical": v.strings_identical,
+                        "widths": v.widths,
+                        "samples": v.samples,
+                    },
+                }
+            )
+        )
+    else:
+        for line in summary.lines():
+            click.echo(line)

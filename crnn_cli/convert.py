@@ -1,0 +1,384 @@
+"""Conversion and export: any model we read -> ONNX, OpenVINO IR or a crnn torch checkpoint, verified.
+
+Sources:
+  pdparams   a PaddleOCR training checkpoint (.pdparams, its prefix or folder): loaded without Paddle by
+             the safe unpickler, mapped onto our torch CRNN, then exported.
+  paddle     a Paddle inference model folder (inference.pdmodel or inference.json + .pdiparams):
+             paddle2onnx for ONNX; OpenVINO reads a legacy .pdmodel directly for IR.
+  onnx       an ONNX file from anywhere (paddle2onnx, RapidOCR): our metadata added, optionally reshaped.
+  checkpoint a crnn torch checkpoint (.pt): `crnn export`.
+
+Every output is checked before it replaces OUT: onnx.checker for ONNX, then the new model against its
+source on text crops at several widths (max |dp| <= 1e-4 and identical decoded strings). A failed check
+raises ModelError and OUT is left as it was.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crnn_cli.core.errors import BackendError, ModelError, UsageError
+from crnn_cli.core.fileio import atomic_path
+from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.recognizer import resolve_metadata
+from crnn_cli.core.verify import VerifyReport, compare, verification_batches
+
+TARGETS = ("onnx", "openvino", "torch")
+Reference = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ConvertOptions:
+    target: str
+    out: Path
+    dictionary: str | None = None
+    use_space_char: bool | None = None
+    image_shape: tuple[int, int, int | None] | None = None
+    config: Path | None = None
+    opset: int = 17
+    static_width: int | None = None
+    fp16: bool = False
+    verify: bool = True
+
+
+@dataclass
+class ConvertSummary:
+    source: str
+    source_kind: str
+    target: str
+    out: Path
+    metadata: ModelMetadata
+    checks: list[str] = field(default_factory=list)
+    verify: VerifyReport | None = None
+
+    def lines(self) -> list[str]:
+        m = self.metadata
+        shape = f"{m.channels}x{m.height}x{'W' if m.dynamic_width else m.width}"
+        if m.dynamic_width:
+            shape += f" (width dynamic, min {m.width})"
+        return [
+            f"source      {self.source} ({self.source_kind})",
+            f"output      {self.out} ({self.target})",
+            f"model       {m.architecture}, input N x {shape}, {len(m.characters or ())} symbols + blank"
+            + (" (space included)" if m.use_space_char else ""),
+            *[f"check       {c}" for c in self.checks],
+        ]
+
+
+def source_kind(path: Path) -> str:
+    """What kind of model ``path`` is: pdparams, paddle, onnx, openvino or checkpoint."""
+    name = path.name.lower()
+    if path.is_dir():
+        if any(path.glob("*.pdparams")):
+            return "pdparams"
+        if (path / "inference.pdmodel").is_file() or (path / "inference.json").is_file():
+            return "paddle"
+        raise UsageError(f"{path}: folder holds neither a .pdparams checkpoint nor a Paddle inference model")
+    if name.endswith(".pdparams") or (not path.exists() and path.with_suffix(".pdparams").is_file()):
+        return "pdparams"
+    if name.endswith((".pdmodel", ".pdiparams")) or (
+        name.endswith(".json") and path.with_suffix(".pdiparams").exists()
+    ):
+        return "paddle"
+    if name.endswith(".onnx"):
+        return "onnx"
+    if name.endswith(".xml"):
+        return "openvino"
+    if name.endswith((".pt", ".pth", ".ckpt")):
+        return "checkpoint"
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    raise UsageError(
+        f"{path}: unknown model type (expected .pdparams, a Paddle inference folder, .onnx or .pt)"
+    )
+
+
+# -- targets -------------------------------------------------------------------------------------------
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise BackendError(f"this conversion needs {module}: pip install 'crnn[{extra}]'")
+
+
+def _ov_reference(xml_or_model: Any) -> Reference:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(xml_or_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(compiled(batch)[0])
+
+    return run
+
+
+def _ort_reference(path: Path) -> Reference:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return lambda batch: sess.run(None, {name: batch})[0]
+
+
+def _verify(
+    reference: Reference, candidate: Reference, meta: ModelMetadata, what: str, out: Path, tol: float
+) -> VerifyReport:
+    charset = meta.charset()
+    assert charset is not None
+    report = compare(reference, candidate, verification_batches(meta.preprocess()), charset, tolerance=tol)
+    if not report.ok:
+        raise ModelError(f"{what}: {report.summary()}; {out} was not written")
+    return report
+
+
+def write_onnx(
+    src_onnx: Path,
+    meta: ModelMetadata,
+    opts: ConvertOptions,
+    reference: Reference | None,
+    summary: ConvertSummary,
+) -> None:
+    """Copy an ONNX graph to opts.out with our metadata, checked and verified, atomically."""
+    import onnx
+    from crnn_torch.export import add_metadata  # tiny helper; torch not imported by it at call time
+
+    proto = onnx.load(str(src_onnx))
+    add_metadata(proto, meta.to_props())
+    with atomic_path(opts.out) as tmp:
+        onnx.save(proto, str(tmp))
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except Exception as exc:
+            raise ModelError(
+                f"converted graph fails onnx.checker: {exc}; {opts.out} was not written"
+            ) from None
+        summary.checks.append("onnx.checker (full check): passed")
+        if opts.verify and reference is not None:
+            report = _verify(reference, _ort_reference(tmp), meta, "ONNX Runtime vs source", opts.out, 1e-4)
+            summary.checks.append(f"ONNX Runtime vs source: {report.summary()}")
+            summary.verify = report
+
+
+def write_openvino(
+    model_src: Any,
+    meta: ModelMetadata,
+    opts: ConvertOptions,
+    reference: Reference | None,
+    summary: ConvertSummary,
+) -> None:
+    """Convert (an ov.Model, or a file OpenVINO reads) to IR at opts.out with metadata; verify first."""
+    _require("openvino", "openvino")
+    import openvino as ov
+    from crnn_openvino import write_ir
+
+    if opts.out.suffix.lower() != ".xml":
+        raise UsageError(f"OpenVINO output must end in .xml (the .bin goes beside it), got {opts.out}")
+    model = model_src if isinstance(model_src, ov.Model) else ov.convert_model(str(model_src))
+    if opts.static_width is not None:
+        model.reshape({model.inputs[0]: ov.PartialShape([-1, meta.channels, meta.height, opts.static_width])})
+    with tempfile.TemporaryDirectory(dir=opts.out.parent, prefix=".crnn-ov-") as tmpdir:
+        tmp_xml = Path(tmpdir) / "model.xml"
+        write_ir(model, tmp_xml, meta.to_props(), compress_to_fp16=opts.fp16)
+        summary.checks.append(f"OpenVINO IR written ({'FP16' if opts.fp16 else 'FP32'} weights)")
+        if opts.verify and reference is not None:
+            tol = 2e-2 if opts.fp16 else 1e-4
+            report = _verify(
+                reference, _ov_reference(str(tmp_xml)), meta, "OpenVINO vs source", opts.out, tol
+            )
+            summary.checks.append(f"OpenVINO vs source: {report.summary()}")
+            summary.verify = report
+        write_ir(str(tmp_xml), opts.out, meta.to_props(), compress_to_fp16=opts.fp16)
+
+
+# -- sources -------------------------------------------------------------------------------------------
+
+
+def convert_torch_model(
+    model: Any,
+    meta: ModelMetadata,
+    opts: ConvertOptions,
+    summary: ConvertSummary,
+    checkpoint_extra: dict[str, Any] | None = None,
+) -> None:
+    """A torch CRNN (logits) -> the target format."""
+    from crnn_torch.export import export_onnx, torch_reference
+
+    if opts.target == "torch":
+        from crnn_torch.loading import save_inference_checkpoint
+
+        save_inference_checkpoint(model, meta, opts.out, extra=checkpoint_extra)
+        summary.checks.append("checkpoint written (loads with torch.load(weights_only=True))")
+        return
+    if opts.target == "onnx":
+        result = export_onnx(
+            model, meta, opts.out, opset=opts.opset, static_width=opts.static_width, verify=opts.verify
+        )
+        summary.checks.extend(result.checks)
+        summary.verify = result.verify
+        return
+    with tempfile.TemporaryDirectory(prefix="crnn-export-") as tmpdir:
+        onnx_path = Path(tmpdir) / "model.onnx"
+        export_onnx(model, meta, onnx_path, opset=opts.opset, verify=False)
+        write_openvino(onnx_path, meta, opts, torch_reference(model) if opts.verify else None, summary)
+
+
+def convert(source: str | Path, opts: ConvertOptions) -> ConvertSummary:
+    """Convert ``source`` (see module docstring) to ``opts.target`` at ``opts.out``."""
+    if opts.target not in TARGETS:
+        raise UsageError(f"--to must be one of {', '.join(TARGETS)}, got {opts.target!r}")
+    src = Path(source)
+    kind = source_kind(src)
+    if opts.out.resolve() == src.resolve():
+        raise UsageError(f"output {opts.out} would overwrite the source")
+    summary = ConvertSummary(str(src), kind, opts.target, opts.out, ModelMetadata())
+    if kind in ("pdparams", "checkpoint"):
+        _require("torch", "torch")
+        if kind == "pdparams":
+            from crnn_torch.loading import load_paddle_checkpoint
+
+            model, meta, report = load_paddle_checkpoint(
+                src,
+                opts.config,
+                dictionary=opts.dictionary,
+                use_space_char=opts.use_space_char,
+                image_shape=opts.image_shape,
+            )
+            summary.checks.append(f"PaddleOCR checkpoint: {report.summary()}")
+        else:
+            from crnn_torch.checkpoint import model_from_checkpoint
+
+            model, meta = model_from_checkpoint(src)
+        summary.metadata = meta
+        convert_torch_model(model, meta, opts, summary)
+        return summary
+    if opts.target == "torch":
+        raise UsageError(
+            f"--to torch needs a PaddleOCR .pdparams training checkpoint; {src} is a {kind} model"
+        )
+    if kind == "paddle":
+        return _convert_paddle_inference(src, opts, summary)
+    if kind == "onnx":
+        return _convert_onnx(src, opts, summary)
+    raise UsageError(f"{src}: converting from {kind} is not supported (export from the checkpoint instead)")
+
+
+def _metadata_for(
+    props: dict[str, str],
+    input_shape: tuple[int | None, ...],
+    num_classes: int | None,
+    opts: ConvertOptions,
+    src: Path,
+    arch: str,
+) -> ModelMetadata:
+    meta = resolve_metadata(
+        props,
+        input_shape,
+        num_classes,
+        dictionary=opts.dictionary,
+        use_space_char=opts.use_space_char,
+        image_shape=opts.image_shape,
+        source=str(src),
+    )
+    from crnn_cli import __version__
+
+    if meta.architecture == "unknown":
+        meta = replace(meta, architecture=arch)
+    return replace(meta, producer=f"crnn {__version__} (converted from {src.name})")
+
+
+def _ov_shapes(model: Any) -> tuple[tuple[int | None, ...], int | None]:
+    pin = model.inputs[0].get_partial_shape()
+    pout = model.outputs[0].get_partial_shape()
+    ishape = tuple(d.get_length() if d.is_static else None for d in pin)
+    classes = pout[2].get_length() if len(pout) == 3 and pout[2].is_static else None
+    return ishape, classes
+
+
+def _convert_paddle_inference(src: Path, opts: ConvertOptions, summary: ConvertSummary) -> ConvertSummary:
+    from crnn_cli import paddle_inference as pi
+
+    model_file, _params, fmt = pi.find_inference_model(src)
+    reference: Reference | None = None
+    if opts.target == "openvino" and fmt == "legacy":
+        _require("openvino", "openvino")
+        import openvino as ov
+
+        ov_model = ov.Core().read_model(str(model_file))
+        ishape, classes = _ov_shapes(ov_model)
+        meta = _metadata_for({}, ishape, classes, opts, src, "paddle_inference")
+        summary.metadata = meta
+        if opts.verify:
+            reference = pi.paddle_reference(src) if pi.paddle_available() else _ov_reference(ov_model)
+            summary.checks.append(
+                "reference: "
+                + ("Paddle Inference" if pi.paddle_available() else "OpenVINO reading the .pdmodel directly")
+            )
+        write_openvino(ov_model, meta, opts, reference, summary)
+        return summary
+    avail = pi.paddle2onnx_available()
+    if not avail.ok:
+        raise BackendError(
+            f"converting a Paddle inference model to {opts.target} needs paddle2onnx: {avail.reason}; {avail.hint}"
+        )
+    with tempfile.TemporaryDirectory(prefix="crnn-p2o-") as tmpdir:
+        onnx_path = pi.convert_with_paddle2onnx(src, Path(tmpdir) / "model.onnx", opset=opts.opset)
+        summary.checks.append("paddle2onnx: converted (its exit status is not trusted; checked below)")
+        import onnx
+
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        ishape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
+        odims = proto.graph.output[0].type.tensor_type.shape.dim
+        classes = odims[2].dim_value if len(odims) == 3 and odims[2].HasField("dim_value") else None
+        meta = _metadata_for({}, ishape, classes or None, opts, src, "paddle_inference")
+        summary.metadata = meta
+        if opts.verify:
+            if pi.paddle_available():
+                reference = pi.paddle_reference(src)
+                summary.checks.append("reference: Paddle Inference")
+            elif fmt == "legacy" and _has("openvino"):
+                reference = pi.openvino_reference(src)
+                summary.checks.append("reference: OpenVINO reading the .pdmodel directly")
+        if opts.target == "onnx":
+            write_onnx(onnx_path, meta, opts, reference, summary)
+        else:
+            write_openvino(onnx_path, meta, opts, reference, summary)
+    return summary
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _convert_onnx(src: Path, opts: ConvertOptions, summary: ConvertSummary) -> ConvertSummary:
+    import onnx
+
+    try:
+        proto = onnx.load(str(src), load_external_data=False)
+    except Exception as exc:
+        raise ModelError(f"{src}: not a readable ONNX file ({exc})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    ishape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
+    odims = proto.graph.output[0].type.tensor_type.shape.dim
+    classes = odims[2].dim_value if len(odims) == 3 and odims[2].HasField("dim_value") else None
+    meta = _metadata_for(props, ishape, classes or None, opts, src, "unknown")
+    summary.metadata = meta
+    reference = _ort_reference(src) if opts.verify else None
+    if opts.target == "onnx":
+        write_onnx(src, meta, opts, reference, summary)
+    else:
+        write_openvino(src, meta, opts, reference, summary)
+    return summary
