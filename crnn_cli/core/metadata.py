@@ -38,6 +38,11 @@ METADATA_KEY = "crnn.metadata"
 RAPIDOCR_KEY = "character"
 
 
+def default_width(height: int) -> int:
+    """PaddleOCR's usual (minimum) width for a height: 3x48x320 for PP-OCR, 3x32x100 for CRNN."""
+    return 320 if height == 48 else max(16, round(height * 100 / 32))
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """Everything needed to run a model without flags. See the module docstring for the schema."""
@@ -73,7 +78,7 @@ class ModelMetadata:
         cfg = dict(
             channels=self.channels,
             height=self.height,
-            width=self.width or (self.height * 4 if self.dynamic_width else 100),
+            width=self.width or default_width(self.height),
             dynamic_width=self.dynamic_width,
             max_width=max(self.max_width, self.width or 0),
             mean=tuple(self.mean),

@@ -1,0 +1,339 @@
+"""`crnn eval`: accuracy per dataset on any backend, as a table, JSON or CSV, with a CI gate."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crnn_cli.commands.common import backend_options, progress_enabled, session_options, stderr_console
+
+
+def _parse_datasets(specs: tuple[str, ...]) -> list[tuple[str | None, Path]]:
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if sep and name and not Path(spec).exists():
+            out.append((name, Path(path)))
+        else:
+            out.append((None, Path(spec)))
+    return out
+
+
+def _threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    return value / 100.0 if value > 1.0 else value  # 85 and 0.85 both mean 85 %
+
+
+@click.command(name="eval")
+@click.argument("datasets", nargs=-1, required=True, metavar="DATASET...")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, path_type=str),
+    default=None,
+    help="Model file; default: the bundled English model.",
+)
+@backend_options
+@click.option("--dict", "dictionary", default=None, metavar="NAME|PATH")
+@click.option("--use-space-char", is_flag=True, default=None)
+@click.option("--image-shape", default=None, metavar="C,H,W")
+@click.option(
+    "--protocol",
+    type=click.Choice(["paddle", "benchmark", "exact"]),
+    default="benchmark",
+    show_default=True,
+    help="benchmark: case-insensitive alphanumeric (DTRB/PARSeq); paddle: PaddleOCR RecMetric; exact.",
+)
+@click.option(
+    "--filter",
+    "filter_mode",
+    type=click.Choice(["drop", "strip"]),
+    default="drop",
+    show_default=True,
+    help="benchmark protocol: drop labels with other symbols or > 25 chars (DTRB), or strip the symbols (PARSeq).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the result here.",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="ACC",
+    help="Exit 1 when the mean word accuracy is below ACC (percent, or a fraction <= 1).",
+)
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write an HTML page and PNG gallery of the worst errors here.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N samples per dataset.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def evaluate(
+    datasets: tuple[str, ...],
+    model: str | None,
+    backend: str | None,
+    threads: int | None,
+    device: str | None,
+    providers: str | None,
+    performance_hint: str | None,
+    dictionary: str | None,
+    use_space_char: bool | None,
+    image_shape: str | None,
+    protocol: str,
+    filter_mode: str,
+    fmt: str,
+    output: Path | None,
+    fail_under: float | None,
+    report: Path | None,
+    limit: int | None,
+    batch_size: int,
+    quiet: bool,
+) -> None:
+    """Evaluate a model on DATASETs: NAME=PATH or PATH, where PATH is a folder with labels.tsv, a label
+    file, an LMDB folder (data.mdb), or a folder of several of those (each reported on its own).
+
+    \b
+    Per dataset: count, filtered count and why, word accuracy, 1 - normalised edit distance, mean
+    confidence, images/s; then the unweighted and the sample-weighted mean.
+    """
+    from crnn_cli import __version__
+    from crnn_cli.core.datasets import discover_datasets, open_spec
+    from crnn_cli.core.errors import DatasetError
+    from crnn_cli.core.recognizer import Recognizer, parse_image_shape
+    from crnn_cli.evaluation import evaluate_dataset, to_json
+
+    console = stderr_console(quiet)
+    rec = Recognizer(
+        model,
+        backend,
+        dictionary=dictionary,
+        use_space_char=use_space_char,
+        image_shape=parse_image_shape(image_shape) if image_shape else None,
+        batch_size=batch_size,
+        threads=threads,
+        session_options=session_options(threads, device, providers, performance_hint),
+    )
+    found: list[tuple[str, Any]] = []
+    for name, path in _parse_datasets(datasets):
+        subs = discover_datasets(path)
+        for sub_name, spec in subs:
+            label = sub_name if not name else (name if len(subs) == 1 else f"{name}/{sub_name}")
+            found.append((label, spec))
+    reports = []
+    keep = 48 if report else 0
+    with rec:
+        for name, spec in found:
+            try:
+                ds = open_spec(name, spec, decode=False)
+            except DatasetError as exc:
+                console.print(f"crnn: skipped dataset {name}: {exc}", markup=False)
+                continue
+            total = len(ds) if limit is None else min(limit, len(ds))
+            if progress_enabled(quiet):
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
+
+                with Progress(
+                    TextColumn(name),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task(name, total=total)
+                    r = evaluate_dataset(
+                        name,
+                        ds,
+                        rec.recognize,
+                        path=str(spec.path),
+                        protocol=protocol,
+                        filter_mode=filter_mode,
+                        limit=limit,
+                        keep_failures=keep,
+                        on_progress=lambda n, t=task: progress.update(t, completed=n),
+                    )
+            else:
+                r = evaluate_dataset(
+                    name,
+                    ds,
+                    rec.recognize,
+                    path=str(spec.path),
+                    protocol=protocol,
+                    filter_mode=filter_mode,
+                    limit=limit,
+                    keep_failures=keep,
+                )
+            if r.bad_samples:
+                console.print(
+                    f"crnn: {name}: {r.bad_samples} unreadable samples skipped "
+                    f"(e.g. {r.bad_examples[0] if r.bad_examples else '?'})",
+                    markup=False,
+                )
+            reports.append(r)
+        backend_name = rec.backend.name
+    if not reports:
+        raise DatasetError("no dataset could be evaluated")
+    threshold = _threshold(fail_under)
+    result = to_json(
+        reports,
+        {
+            "crnn_version": __version__,
+            "model": str(rec.model_path),
+            "backend": backend_name,
+            "protocol": protocol,
+            "filter": filter_mode,
+            "limit": limit,
+            "fail_under": threshold,
+            "passed": None,
+        },
+    )
+    mean_acc = result["summary"]["mean"]["accuracy"]
+    if threshold is not None:
+        result["passed"] = mean_acc >= threshold
+    text = render(result, fmt)
+    click.echo(text, nl=not text.endswith("\n"))
+    if output is not None:
+        from crnn_cli.core.fileio import write_bytes_atomic
+
+        write_bytes_atomic(
+            output, (render(result, "json" if output.suffix == ".json" else fmt, color=False)).encode()
+        )
+    if report is not None:
+        from crnn_cli.report import write_report
+
+        page = write_report(report, reports, result)
+        console.print(f"crnn: report written to {page}", markup=False)
+    if threshold is not None and not result["passed"]:
+        console.print(
+            f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", markup=False
+        )
+        sys.exit(1)
+
+
+def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
+    if fmt == "json":
+        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    rows = []
+    for d in result["datasets"]:
+        rows.append(
+            [
+                d["name"],
+                d["count"],
+                d["filtered"],
+                d["bad_samples"],
+                d["accuracy"],
+                d["norm_edit_distance"],
+                d["mean_confidence"],
+                d["images_per_second"],
+            ]
+        )
+    s = result["summary"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(
+            [
+                "dataset",
+                "count",
+                "filtered",
+                "bad",
+                "accuracy",
+                "norm_edit_distance",
+                "mean_confidence",
+                "images_per_second",
+            ]
+        )
+        for r in rows:
+            w.writerow([r[0], r[1], r[2], r[3], f"{r[4]:.6f}", f"{r[5]:.6f}", f"{r[6]:.6f}", f"{r[7]:.1f}"])
+        w.writerow(
+            [
+                "mean",
+                s["count"],
+                "",
+                "",
+                f"{s['mean']['accuracy']:.6f}",
+                f"{s['mean']['norm_edit_distance']:.6f}",
+                "",
+                "",
+            ]
+        )
+        w.writerow(
+            [
+                "weighted_mean",
+                s["count"],
+                "",
+                "",
+                f"{s['weighted_mean']['accuracy']:.6f}",
+                f"{s['weighted_mean']['norm_edit_distance']:.6f}",
+                "",
+                "",
+            ]
+        )
+        return buf.getvalue()
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"crnn eval: {Path(result['model']).name} on {result['backend']}, protocol {result['protocol']}"
+        + (f" (filter {result['filter']})" if result["protocol"] == "benchmark" else "")
+    )
+    for col in ("dataset", "count", "filtered", "bad", "accuracy", "1-NED", "mean conf", "img/s"):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
+    for r in rows:
+        table.add_row(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            f"{r[4]:.2%}",
+            f"{r[5]:.4f}",
+            f"{r[6]:.3f}",
+            f"{r[7]:.1f}",
+        )
+    table.add_section()
+    table.add_row(
+        "mean",
+        str(s["count"]),
+        "",
+        "",
+        f"{s['mean']['accuracy']:.2%}",
+        f"{s['mean']['norm_edit_distance']:.4f}",
+        "",
+        "",
+    )
+    table.add_row(
+        "weighted mean",
+        str(s["count"]),
+        "",
+        "",
+        f"{s['weighted_mean']['accuracy']:.2%}",
+        f"{s['weighted_mean']['norm_edit_distance']:.4f}",
+        "",
+        "",
+    )
+    buf = io.StringIO()
+    Console(file=buf, width=110, force_terminal=color and sys.stdout.isatty(), color_system="auto").print(
+        table
+    )
+    return buf.getvalue()

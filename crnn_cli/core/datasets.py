@@ -1,0 +1,747 @@
+"""Labelled text-image datasets: PaddleOCR label files, DTRB/PaddleOCR LMDBs and folders of them.
+
+Every reader yields ``Sample(image, label, key)``: encoded image bytes (or a decoded H x W x 3 uint8 BGR
+array), the label text, and ``key`` ("dataset:where") that names the sample in error messages.
+
+Bad samples never stop a run. A line without a tab, an empty label, a missing image, a path that leaves
+the data folder, an LMDB record that is absent or undecodable, a label the dictionary cannot encode or
+that is too long: each is counted by reason in the dataset's ``DatasetStats``, with the first few
+examples, and left out. Only a dataset that cannot be read at all raises ``DatasetError``.
+
+Label files (PaddleOCR SimpleDataSet): ``relative/path<TAB>label`` per line, UTF-8 (a BOM and CRLF line
+ends are tolerated), the path relative to the data folder (by default the label file's folder). The
+label is everything after the first tab, with surrounding whitespace removed (it cannot be seen in a
+crop). Blank lines are ignored.
+
+LMDB (deep-text-recognition-benchmark layout, also PaddleOCR's and MMOCR's): ``num-samples`` holds the
+count as ASCII digits; ``image-%09d`` the encoded image and ``label-%09d`` the UTF-8 label, from 1.
+
+Datasets are index-built once (labels read, filtered, paths checked) and then random-access, which is
+what a PyTorch ``Dataset`` wrapper needs; LMDB environments open lazily in each process, so a dataset
+may be handed to forked or spawned DataLoader workers. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Union
+
+import numpy as np
+
+from crnn_cli.core.charset import Charset
+from crnn_cli.core.errors import DatasetError, ImageError, UsageError
+from crnn_cli.core.images import decode_image
+
+PathLike = Union[str, os.PathLike]
+
+# Skip reasons: the words a user reads in a report, so they are phrases, not codes.
+MISSING_TAB = "no tab between path and label"
+EMPTY_PATH = "empty image path"
+EMPTY_LABEL = "empty label"
+NOT_UTF8 = "not UTF-8"
+MISSING_IMAGE = "missing image"
+OUTSIDE = "path outside the data folder"
+MISSING_RECORD = "missing LMDB record"
+UNDECODABLE = "undecodable image"
+UNKNOWN_SYMBOL = "symbol not in dictionary"
+TOO_LONG = "label too long"
+
+# File names that make a folder a label-file dataset (checked in this order).
+LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt")
+# How many times __getitem__ moves on to the next sample when one cannot be decoded.
+MAX_FALLBACKS = 16
+
+
+class Sample(NamedTuple):
+    """One labelled crop. image: encoded bytes, or H x W x 3 uint8 BGR once decoded."""
+
+    image: bytes | np.ndarray
+    label: str
+    key: str
+
+
+@dataclass
+class DatasetStats:
+    """What a reader kept and what it left out, by reason, with the first few examples of each."""
+
+    name: str = ""
+    seen: int = 0  # lines / records looked at (blank lines not counted)
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> first few "where: what"
+    unknown_symbols: Counter = field(default_factory=Counter)  # symbol -> labels it made us skip
+    max_examples: int = 3
+
+    def skip(self, reason: str, example: str) -> None:
+        self.skipped[reason] += 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < self.max_examples:
+            shown.append(example)
+
+    @property
+    def total_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def merge(self, other: DatasetStats) -> None:
+        """Add another reader's counts to these (e.g. the parts of a concatenated dataset)."""
+        self.seen += other.seen
+        self.kept += other.kept
+        self.skipped.update(other.skipped)
+        self.unknown_symbols.update(other.unknown_symbols)
+        for reason, shown in other.examples.items():
+            mine = self.examples.setdefault(reason, [])
+            mine.extend(shown[: max(0, self.max_examples - len(mine))])
+
+    def summary(self) -> str:
+        """One human line: 'name: kept of seen; skipped N reason (e.g. ...), ...'."""
+        head = f"{self.name or 'dataset'}: kept {self.kept} of {self.seen}"
+        if not self.skipped:
+            return head
+        parts = []
+        for reason, count in self.skipped.most_common():
+            example = self.examples.get(reason)
+            parts.append(f"{count} {reason}" + (f" (e.g. {example[0]})" if example else ""))
+        line = f"{head}; skipped {', '.join(parts)}"
+        if self.unknown_symbols:
+            symbols = " ".join(repr(s) for s, _ in self.unknown_symbols.most_common(10))
+            line += f"; unknown symbols: {symbols}"
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seen": self.seen,
+            "kept": self.kept,
+            "skipped": dict(self.skipped),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "unknown_symbols": dict(self.unknown_symbols),
+        }
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    """Which labels a model can learn: encodable by ``charset`` and at most ``max_text_length`` long.
+
+    Lengths count symbols after the charset's normalisation (lowercasing for ``ic15``), as PaddleOCR's
+    ``max_text_length`` does (25 in its CRNN configs). None disables a check; empty labels are always out.
+    """
+
+    charset: Charset | None = None
+    max_text_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_text_length is not None and self.max_text_length < 1:
+            raise UsageError(f"max_text_length must be >= 1, got {self.max_text_length}")
+
+    def reason(self, label: str, stats: DatasetStats | None = None) -> str | None:
+        """None if ``label`` is usable, else the skip reason (unknown symbols counted into ``stats``)."""
+        if not label:
+            return EMPTY_LABEL
+        if self.charset is not None:
+            unknown = self.charset.unknown_symbols(label)
+            if unknown:
+                if stats is not None:
+                    stats.unknown_symbols.update(unknown)
+                return UNKNOWN_SYMBOL
+        if self.max_text_length is not None:
+            text = self.charset.normalize(label) if self.charset is not None else label
+            if len(text) > self.max_text_length:
+                return TOO_LONG
+        return None
+
+
+class LabelLineError(ValueError):
+    """A label-file line that is not ``path<TAB>label``; ``reason`` is one of the skip reasons."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_label_line(line: str) -> tuple[str, str]:
+    """``'path<TAB>label'`` -> (path, label). Splits at the first tab; strips the line end and blanks.
+
+    Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
+    """
+    line = line.rstrip("\r\n")
+    path, tab, label = line.partition("\t")
+    if not tab:
+        raise LabelLineError(MISSING_TAB)
+    path, label = path.strip(), label.strip()
+    if not path:
+        raise LabelLineError(EMPTY_PATH)
+    if not label:
+        raise LabelLineError(EMPTY_LABEL)
+    return path, label
+
+
+class _PathGuard:
+    """Turns label-file paths into files inside ``root``, refusing escapes unless allowed.
+
+    Real paths of parent folders are cached, so each line costs one ``lstat`` (which the missing-image
+    check needs anyway) rather than a full ``realpath``; symlinked files are resolved one by one.
+    """
+
+    def __init__(self, root: Path, allow_outside: bool) -> None:
+        self.root = os.path.realpath(root)
+        self.prefix = self.root.rstrip(os.sep) + os.sep
+        self.allow_outside = allow_outside
+        self._parents: dict[str, str] = {}
+
+    def _inside(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.prefix)
+
+    def resolve(self, rel: str) -> tuple[str | None, str | None]:
+        """(absolute path, None) or (None, skip reason)."""
+        if os.path.isabs(rel):
+            if not self.allow_outside:
+                return None, OUTSIDE
+            joined = os.path.normpath(rel)
+        else:
+            joined = os.path.normpath(os.path.join(self.root, rel))
+            if not self.allow_outside and not self._inside(joined):
+                return None, OUTSIDE  # ../ leaving the folder, caught before touching the disk
+        parent, base = os.path.split(joined)
+        real_parent = self._parents.get(parent)
+        if real_parent is None:
+            real_parent = self._parents[parent] = os.path.realpath(parent)
+        if not self.allow_outside and not self._inside(real_parent):
+            return None, OUTSIDE  # a symlinked folder pointing elsewhere
+        full = os.path.join(real_parent, base)
+        try:
+            mode = os.lstat(full).st_mode
+        except OSError:
+            return None, MISSING_IMAGE
+        if stat.S_ISLNK(mode):
+            real = os.path.realpath(full)
+            if not self.allow_outside and not self._inside(real):
+                return None, OUTSIDE
+            if not os.path.isfile(real):
+                return None, MISSING_IMAGE
+        elif not stat.S_ISREG(mode):
+            return None, MISSING_IMAGE
+        return full, None
+
+
+def _ratio_indices(n: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices 0..n-1 sampled at ``ratio``: below 1 a random subset (file order kept), above 1 repeats."""
+    if ratio <= 0:
+        raise UsageError(f"a sampling ratio must be > 0, got {ratio}")
+    whole, frac = divmod(ratio, 1.0)
+    parts = [np.tile(np.arange(n, dtype=np.int64), int(whole))]
+    extra = int(round(n * frac))
+    if extra:
+        parts.append(np.sort(rng.choice(n, size=min(extra, n), replace=False)))
+    return np.concatenate(parts) if parts else np.arange(0, dtype=np.int64)
+
+
+class Dataset(ABC):
+    """Random access to labelled crops: ``len(ds)``, ``ds[i] -> Sample``, and iteration for evaluation.
+
+    decode: ``ds[i].image`` is a BGR uint8 array (True) or the encoded bytes (False).
+    on_error: what ``ds[i]`` does when the image cannot be read or decoded: "next" substitutes the next
+    readable sample (a training run should not die on one corrupt file; the failure is counted in
+    ``stats``, in the process that hit it), "raise" raises ImageError. Iteration always skips and counts.
+    """
+
+    name: str
+    stats: DatasetStats
+    decode: bool = True
+    on_error: Literal["next", "raise"] = "next"
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, index: int) -> Sample:
+        """Sample ``index`` with encoded image bytes. Raises ImageError when the image is unreadable."""
+
+    def get(self, index: int, decode: bool | None = None) -> Sample:
+        """Sample ``index``, decoded if asked (default: ``self.decode``). Raises ImageError."""
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"{self.name}: index {index} out of range for {n} samples")
+        sample = self.read(index)
+        if decode if decode is not None else self.decode:
+            data = sample.image
+            assert isinstance(data, bytes)  # read() contract, not user input
+            return Sample(decode_image(data, sample.key), sample.label, sample.key)
+        return sample
+
+    def count_failure(self, index: int, exc: ImageError) -> None:
+        """Record that sample ``index`` could not be read (in the process that tried)."""
+        self.stats.skip(UNDECODABLE, str(exc))
+
+    def __getitem__(self, index: int) -> Sample:
+        n = len(self)
+        first_error: ImageError | None = None
+        for step in range(min(MAX_FALLBACKS, max(n, 1))):
+            j = index if step == 0 else (index + step) % n
+            try:
+                return self.get(j)
+            except ImageError as exc:
+                if self.on_error == "raise":
+                    raise
+                self.count_failure(j, exc)
+                first_error = first_error or exc
+        raise DatasetError(
+            f"{self.name}: {min(MAX_FALLBACKS, n)} samples in a row from index {index} cannot be read "
+            f"(first: {first_error}); is the dataset corrupt?"
+        )
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter_samples(self)
+
+
+def iter_samples(dataset: Dataset, decode: bool | None = None) -> Iterator[Sample]:
+    """Every readable sample in order; unreadable ones are counted in ``dataset.stats`` and skipped.
+
+    Unlike ``dataset[i]`` nothing is substituted, which is what evaluation needs.
+    """
+    for i in range(len(dataset)):
+        try:
+            yield dataset.get(i, decode)
+        except ImageError as exc:
+            dataset.count_failure(i, exc)
+
+
+class LabelFileDataset(Dataset):
+    """PaddleOCR SimpleDataSet label files: ``relative/path<TAB>label`` lines (see the module docstring).
+
+    label_files: one or several files, read in order.
+    data_dir: folder the paths are relative to: one for all files, one per file, or None for each
+        file's own folder.
+    ratios: per file, the share of its usable samples to keep (like PaddleOCR's ratio_list; above 1
+        repeats the file), drawn once with ``seed``. Sampling happens after filtering.
+    allow_outside: accept absolute paths and paths (or symlinks) that leave the data folder.
+    """
+
+    def __init__(
+        self,
+        label_files: PathLike | Sequence[PathLike],
+        data_dir: PathLike | Sequence[PathLike] | None = None,
+        *,
+        ratios: Sequence[float] | None = None,
+        seed: int = 0,
+        label_filter: LabelFilter | None = None,
+        allow_outside: bool = False,
+        name: str | None = None,
+        decode: bool = True,
+        on_error: Literal["next", "raise"] = "next",
+    ) -> None:
+        files = (
+            [Path(label_files)]
+            if isinstance(label_files, (str, os.PathLike))
+            else [Path(f) for f in label_files]
+        )
+        if not files:
+            raise UsageError("no label file given")
+        if data_dir is None or isinstance(data_dir, (str, os.PathLike)):
+            dirs = [Path(data_dir) if data_dir is not None else f.parent for f in files]
+        else:
+            dirs = [Path(d) for d in data_dir]
+        if len(dirs) != len(files):
+            raise UsageError(f"{len(files)} label files but {len(dirs)} data folders")
+        if ratios is not None and len(ratios) != len(files):
+            raise UsageError(f"{len(files)} label files but {len(ratios)} sampling ratios")
+        self.name = name or _default_name(files[0])
+        self.stats = DatasetStats(self.name)
+        self.decode, self.on_error = decode, on_error
+        label_filter = label_filter or LabelFilter()
+        rng = np.random.default_rng(seed)
+        self._paths: list[str] = []
+        self._labels: list[str] = []
+        self._keys: list[str] = []
+        for i, (file, folder) in enumerate(zip(files, dirs)):
+            entries = self._read_file(file, folder, label_filter, allow_outside)
+            chosen = range(len(entries)) if ratios is None else _ratio_indices(len(entries), ratios[i], rng)
+            for j in chosen:
+                path, label, key = entries[int(j)]
+                self._paths.append(path)
+                self._labels.append(label)
+                self._keys.append(key)
+
+    def _read_file(
+        self, file: Path, folder: Path, label_filter: LabelFilter, allow_outside: bool
+    ) -> list[tuple[str, str, str]]:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise DatasetError(f"cannot read label file {file}: {exc.strerror or exc}") from None
+        if not folder.is_dir():
+            raise DatasetError(f"data folder {folder} of label file {file} does not exist")
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        guard = _PathGuard(folder, allow_outside)
+        stats, out = self.stats, []
+        # Split bytes, not text: a stray non-UTF-8 line costs that line only, and str.splitlines would
+        # also break at characters such as U+2028 that may legitimately sit inside a label.
+        for number, raw in enumerate(data.split(b"\n"), 1):
+            where = f"{file.parent.name}/{file.name}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                stats.seen += 1
+                stats.skip(NOT_UTF8, where)
+                continue
+            if not line.strip():
+                continue
+            stats.seen += 1
+            try:
+                rel, label = parse_label_line(line)
+            except LabelLineError as exc:
+                stats.skip(exc.reason, f"{where} {line.strip()[:60]!r}")
+                continue
+            path, reason = guard.resolve(rel)
+            if reason is None:
+                reason = label_filter.reason(label, stats)
+            if reason is not None:
+                stats.skip(reason, f"{where} {rel} {label[:40]!r}")
+                continue
+            stats.kept += 1
+            out.append((path, label, f"{self.name}:{rel}"))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @property
+    def labels(self) -> list[str]:
+        return self._labels
+
+    def read(self, index: int) -> Sample:
+        key = self._keys[index]
+        try:
+            data = Path(self._paths[index]).read_bytes()
+        except OSError as exc:
+            raise ImageError(f"{key}: cannot read ({exc.strerror or exc})") from None
+        return Sample(data, self._labels[index], key)
+
+
+# Environments a forked child inherited: kept referenced so that the child never closes (and so never
+# touches) the parent's LMDB handle, which LMDB forbids after fork.
+_INHERITED_ENVS: list[Any] = []
+
+
+def _open_lmdb(path: Path) -> Any:
+    import lmdb  # lazily: only LMDB users need the package
+
+    try:
+        # Read-only, no lock file (works on read-only media and between processes), no readahead
+        # (random access over a large file), no zeroing of buffers we never write.
+        return lmdb.open(
+            str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=512, subdir=True
+        )
+    except lmdb.Error as exc:
+        raise DatasetError(f"cannot open LMDB {path}: {exc}") from None
+
+
+class LmdbDataset(Dataset):
+    """A DTRB / PaddleOCR LMDB (see the module docstring). ``path``: the folder holding data.mdb.
+
+    Opening reads every label once (to filter and count) but no image; images are checked when read.
+    The environment is opened lazily per process, never shared across a fork.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        label_filter: LabelFilter | None = None,
+        name: str | None = None,
+        decode: bool = True,
+        on_error: Literal["next", "raise"] = "next",
+    ) -> None:
+        path = Path(path)
+        if path.name == "data.mdb":
+            path = path.parent
+        if not (path / "data.mdb").is_file():
+            raise DatasetError(f"{path} is not an LMDB folder (no data.mdb inside)")
+        self.path = path
+        self.name = name or path.name
+        self.stats = DatasetStats(self.name)
+        self.decode, self.on_error = decode, on_error
+        self._env: Any = None
+        self._pid: int | None = None
+        self._index = self._scan(label_filter or LabelFilter())
+
+    def _scan(self, label_filter: LabelFilter) -> np.ndarray:
+        env = _open_lmdb(self.path)
+        stats, keep = self.stats, []
+        try:
+            with env.begin(buffers=True) as txn:
+                raw = txn.get(b"num-samples")
+                try:
+                    n = int(bytes(raw).decode("ascii").strip()) if raw is not None else -1
+                except (UnicodeDecodeError, ValueError):
+                    n = -1
+                if n < 0:
+                    shown = None if raw is None else bytes(raw)[:20]
+                    raise DatasetError(
+                        f"{self.path}: b'num-samples' is {shown!r}, not a count: not a DTRB/PaddleOCR LMDB"
+                    )
+                for i in range(1, n + 1):
+                    stats.seen += 1
+                    where = f"{self.name}:{i}"
+                    label_raw = txn.get(b"label-%09d" % i)
+                    image_raw = txn.get(b"image-%09d" % i)
+                    if label_raw is None or image_raw is None:
+                        stats.skip(MISSING_RECORD, f"{where} ({'label' if label_raw is None else 'image'})")
+                        continue
+                    if len(image_raw) == 0:
+                        stats.skip(UNDECODABLE, f"{where} (0 bytes)")
+                        continue
+                    try:
+                        label = bytes(label_raw).decode("utf-8").strip()
+                    except UnicodeDecodeError:
+                        stats.skip(NOT_UTF8, f"{where} label")
+                        continue
+                    reason = label_filter.reason(label, stats)
+                    if reason is not None:
+                        stats.skip(reason, f"{where} {label[:40]!r}")
+                        continue
+                    stats.kept += 1
+                    keep.append(i)
+        finally:
+            env.close()  # the parent keeps no handle: workers forked later open their own
+        return np.asarray(keep, dtype=np.int64)
+
+    def _txn_env(self) -> Any:
+        pid = os.getpid()
+        if self._env is None or self._pid != pid:
+            if self._env is not None:
+                _INHERITED_ENVS.append(self._env)
+            self._env, self._pid = _open_lmdb(self.path), pid
+        return self._env
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_env"], state["_pid"] = None, None  # handles do not travel to spawned workers
+        return state
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            self._env.close()
+        self._env = self._pid = None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def read(self, index: int) -> Sample:
+        i = int(self._index[index])
+        key = f"{self.name}:{i}"
+        with self._txn_env().begin() as txn:
+            label_raw = txn.get(b"label-%09d" % i)
+            data = txn.get(b"image-%09d" % i)
+        if data is None or label_raw is None:
+            raise ImageError(f"{key}: record vanished from the LMDB since it was opened")
+        return Sample(data, label_raw.decode("utf-8", "replace").strip(), key)
+
+
+class ConcatDataset(Dataset):
+    """Several datasets as one, each optionally sampled at a ratio (drawn once with ``seed``)."""
+
+    def __init__(
+        self,
+        datasets: Sequence[Dataset],
+        *,
+        ratios: Sequence[float] | None = None,
+        seed: int = 0,
+        name: str = "concat",
+        decode: bool = True,
+        on_error: Literal["next", "raise"] = "next",
+    ) -> None:
+        if not datasets:
+            raise UsageError("no dataset to concatenate")
+        if ratios is not None and len(ratios) != len(datasets):
+            raise UsageError(f"{len(datasets)} datasets but {len(ratios)} sampling ratios")
+        self.datasets = list(datasets)
+        self.name, self.decode, self.on_error = name, decode, on_error
+        rng = np.random.default_rng(seed)
+        which, local = [], []
+        for d, ds in enumerate(self.datasets):
+            idx = np.arange(len(ds)) if ratios is None else _ratio_indices(len(ds), ratios[d], rng)
+            which.append(np.full(len(idx), d, dtype=np.int32))
+            local.append(idx.astype(np.int64))
+        self._which = np.concatenate(which)
+        self._local = np.concatenate(local)
+
+    @property
+    def stats(self) -> DatasetStats:  # type: ignore[override]
+        merged = DatasetStats(self.name)
+        for ds in self.datasets:
+            merged.merge(ds.stats)
+        return merged
+
+    def __len__(self) -> int:
+        return len(self._which)
+
+    def read(self, index: int) -> Sample:
+        return self.datasets[self._which[index]].read(int(self._local[index]))
+
+    def count_failure(self, index: int, exc: ImageError) -> None:
+        # ``stats`` here is a merged copy: count in the part the sample came from.
+        self.datasets[self._which[index]].stats.skip(UNDECODABLE, str(exc))
+
+
+# -- discovery -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset lives: an LMDB folder, or a label file (images relative to ``data_dir``)."""
+
+    kind: Literal["lmdb", "labels"]
+    path: Path
+    data_dir: Path | None = None
+
+
+def _default_name(label_file: Path) -> str:
+    return label_file.parent.name if label_file.name in LABEL_FILE_NAMES else label_file.stem
+
+
+def _spec_of_folder(folder: Path) -> DatasetSpec | None:
+    if (folder / "data.mdb").is_file():
+        return DatasetSpec("lmdb", folder)
+    for fname in LABEL_FILE_NAMES:
+        if (folder / fname).is_file():
+            return DatasetSpec("labels", folder / fname, folder)
+    return None
+
+
+def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, DatasetSpec]]:
+    """The datasets at ``path``, as (name, spec) sorted by name.
+
+    ``path`` may be a label file, an LMDB folder (or its data.mdb), a folder with a label file
+    (``labels.tsv``, ``labels.txt``, ``label.txt`` or ``gt.txt``), or a folder holding such datasets at
+    any depth up to ``max_depth``; nested names are their relative paths ("training/MJ").
+    """
+    path = Path(path)
+    if path.is_file():
+        if path.name == "data.mdb":
+            return [(path.parent.name, DatasetSpec("lmdb", path.parent))]
+        return [(_default_name(path), DatasetSpec("labels", path, path.parent))]
+    if not path.is_dir():
+        raise DatasetError(f"dataset path {path} does not exist")
+    own = _spec_of_folder(path)
+    if own is not None:
+        return [(path.resolve().name, own)]
+    found: list[tuple[str, DatasetSpec]] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            spec = _spec_of_folder(child)
+            if spec is not None:
+                found.append((child.relative_to(path).as_posix(), spec))
+            elif depth < max_depth:
+                walk(child, depth + 1)
+
+    walk(path, 1)
+    if not found:
+        raise DatasetError(
+            f"no dataset in {path}: expected an LMDB (data.mdb) or a label file "
+            f"({', '.join(LABEL_FILE_NAMES)}) in it or in its sub-folders"
+        )
+    return sorted(found, key=lambda item: item[0])
+
+
+def open_spec(name: str, spec: DatasetSpec, **options: Any) -> Dataset:
+    """Open one discovered dataset; ``options`` go to LmdbDataset / LabelFileDataset."""
+    if spec.kind == "lmdb":
+        return LmdbDataset(spec.path, name=name, **options)
+    return LabelFileDataset(spec.path, spec.data_dir, name=name, **options)
+
+
+def open_dataset(path: PathLike, **options: Any) -> Dataset:
+    """Everything at ``path`` (see discover_datasets) as one dataset; several become a ConcatDataset."""
+    found = discover_datasets(path)
+    parts = [open_spec(name, spec, **options) for name, spec in found]
+    if len(parts) == 1:
+        return parts[0]
+    keep = {k: v for k, v in options.items() if k in ("decode", "on_error")}
+    return ConcatDataset(parts, name=Path(path).name, **keep)
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+
+def write_lmdb(
+    out_dir: PathLike,
+    samples: Iterable[tuple[bytes, str]],
+    *,
+    overwrite: bool = False,
+    commit_every: int = 1000,
+    map_size: int = 64 << 20,
+) -> int:
+    """Write (encoded image, label) pairs as a DTRB LMDB at ``out_dir``; returns the sample count.
+
+    The LMDB is built in a hidden sibling folder and renamed into place at the end, so an interrupted
+    run never leaves a half-written dataset under ``out_dir``. The map grows as needed from ``map_size``
+    bytes. An existing ``out_dir`` is replaced only with ``overwrite=True``.
+    """
+    import lmdb
+
+    out = Path(out_dir)
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{out} already exists; choose another folder or allow overwriting")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, readahead=False, meminit=False)
+    count, pending = 0, []
+
+    def flush(final: dict[bytes, bytes] | None = None) -> None:
+        # Retries the whole batch after growing the map: LMDB cannot grow a map mid-transaction.
+        nonlocal pending
+        while True:
+            try:
+                with env.begin(write=True) as txn:
+                    for key, value in pending:
+                        txn.put(key, value)
+                    for key, value in (final or {}).items():
+                        txn.put(key, value)
+                break
+            except lmdb.MapFullError:
+                env.set_mapsize(env.info()["map_size"] * 2)
+        pending = []
+
+    try:
+        for image, label in samples:
+            if not isinstance(image, (bytes, bytearray, memoryview)) or len(image) == 0:
+                raise UsageError(f"sample {count + 1}: image must be non-empty encoded bytes")
+            if not isinstance(label, str) or not label.strip():
+                raise UsageError(f"sample {count + 1}: label must be a non-empty string, got {label!r}")
+            count += 1
+            pending.append((b"image-%09d" % count, bytes(image)))
+            pending.append((b"label-%09d" % count, label.encode("utf-8")))
+            if len(pending) >= 2 * commit_every:
+                flush()
+        flush({b"num-samples": str(count).encode("ascii")})
+        env.sync(True)
+        env.close()
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return count
