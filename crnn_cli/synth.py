@@ -20,6 +20,7 @@ which ships with matplotlib).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import string
@@ -92,6 +93,8 @@ class SynthConfig:
     p_outline: float = 0.07  # a contrasting stroke around the glyphs
     p_shadow: float = 0.08  # an offset, blurred drop shadow
     p_bold: float = 0.1  # fake bold (a thin stroke in the text colour)
+    p_faded: float = 0.15  # ink at 65-100 % opacity (worn paint, faint print)
+    p_text_gradient: float = 0.1  # text colour changing along the line
     # -- geometry -------------------------------------------------------------------------------------
     p_rotate: float = 0.4
     max_rotation: float = 4.0  # degrees
@@ -185,23 +188,51 @@ _NAME_ALIASES = {
 }
 
 
+def _glyph_code(tt: object, name: str) -> bytes | None:
+    """The compiled outline of glyph ``name`` (TrueType or CFF), or None when it cannot be had cheaply."""
+    try:
+        if "glyf" in tt:  # type: ignore[operator]
+            glyf = tt["glyf"]  # type: ignore[index]
+            return glyf.glyphs[name].compile(glyf)  # lazy glyphs compile to their stored bytes
+        if "CFF " in tt:  # type: ignore[operator]
+            charstring = tt["CFF "].cff.topDictIndex[0].CharStrings[name]  # type: ignore[index]
+            charstring.compile()
+            return charstring.bytecode
+    except Exception:  # an odd font: the Pillow check alone decides
+        return None
+    return None
+
+
 @lru_cache(maxsize=256)
 def font_coverage(path: str, symbols: tuple[str, ...]) -> frozenset[str]:
     """The symbols ``path`` draws correctly. Empty for fonts that are not text fonts.
 
     A symbol counts when the font maps it to a glyph whose name is not that of another character (TeX
     and symbol fonts put arrows or accents on ASCII codes), and, for up to 512 symbols, when Pillow
-    draws a non-empty glyph that is not the font's missing-glyph box. A font must cover 56 of the 62
-    ASCII letters and digits to be used at all (this drops symbol, display and last-resort fonts).
+    draws it non-empty and its outline is not a copy of the missing-glyph box (.notdef). A font must
+    cover 56 of the 62 ASCII letters and digits to be used at all (this drops symbol, display and
+    last-resort fonts).
     """
+    log = logging.getLogger("fontTools")
+    level = log.level
+    log.setLevel(logging.ERROR)  # old fonts make fontTools warn about odd header dates
+    try:
+        return _coverage(path, symbols)
+    except Exception:  # an unreadable or broken font is simply not used
+        return frozenset()
+    finally:
+        log.setLevel(level)
+
+
+def _coverage(path: str, symbols: tuple[str, ...]) -> frozenset[str]:
     from fontTools.agl import AGL2UV, UV2AGL
     from fontTools.ttLib import TTFont
 
-    try:
-        tt = TTFont(path, lazy=True, fontNumber=0)
-        cmap = tt.getBestCmap() or {}
-    except Exception:  # any unreadable font is simply not used
+    tt = TTFont(path, lazy=True, fontNumber=0)
+    # cmap format 13 maps whole ranges to one glyph: a last-resort font, all tofu (and slow to read).
+    if any(getattr(t, "format", None) == 13 for t in tt["cmap"].tables):
         return frozenset()
+    cmap = tt.getBestCmap() or {}
 
     def name_ok(ch: str) -> bool:
         cp = ord(ch)
@@ -218,18 +249,28 @@ def font_coverage(path: str, symbols: tuple[str, ...]) -> frozenset[str]:
     if sum(name_ok(ch) for ch in _ALNUM) < 56 or len({cmap.get(ord(c)) for c in _ALNUM}) < 56:
         return frozenset()
     covered = {ch for ch in symbols if name_ok(ch)}
+    font = ImageFont.truetype(path, 32, layout_engine=ImageFont.Layout.BASIC)
     try:
-        font = ImageFont.truetype(path, 32, layout_engine=ImageFont.Layout.BASIC)
-    except OSError:
-        return frozenset()
-    tofu = bytes(font.getmask("\uffff"))  # a code point no font maps: the .notdef box
-    checked = sorted(covered)[:512]
-    for ch in checked:
+        metrics = tt["hmtx"].metrics
+    except Exception:
+        metrics = {}
+    notdef_metrics = metrics.get(".notdef")
+    tofu: bytes | None = None
+    for ch in sorted(covered)[:512]:
+        name = cmap[ord(ch)]
+        if name == ".notdef":
+            covered.discard(ch)
+            continue
         if ch.isspace():
             continue
-        mask = font.getmask(ch)
-        if mask.getbbox() is None or bytes(mask) == tofu:
+        # Empty as Pillow (our renderer) draws it, or the missing-glyph box under another name
+        # (outlines compared only where the metrics already match: loading outlines is slow).
+        if font.getmask(ch).getbbox() is None:
             covered.discard(ch)
+        elif notdef_metrics is not None and metrics.get(name) == notdef_metrics:
+            tofu = tofu if tofu is not None else (_glyph_code(tt, ".notdef") or b"")
+            if tofu and _glyph_code(tt, name) == tofu:
+                covered.discard(ch)
     return frozenset(covered)
 
 
@@ -803,7 +844,7 @@ class SynthRenderer:
             luma = 255 - (255 - min(bg_luma + contrast, 255.0)) * rng.random() ** 1.5
         color = _color(rng, luma, rng.random() ** 3 * 0.9)
         fill = crop[:, :, 0].astype(np.float32) * (1 / 255)
-        if rng.random() < 0.15:  # faded print
+        if rng.random() < cfg.p_faded:
             fill *= rng.uniform(0.65, 1.0)
         img = bg
         if rng.random() < cfg.p_shadow:
@@ -818,7 +859,7 @@ class SynthRenderer:
             outline = crop[:, :, 1].astype(np.float32)[:, :, None] * (1 / 255)
             other = _color(rng, 255 - luma, rng.random() * 0.8)
             img = img * (1 - outline) + other * outline
-        if rng.random() < 0.1:  # a colour gradient along the text
+        if rng.random() < cfg.p_text_gradient:
             end = _color(rng, luma, rng.random() * 0.9)
             color = color + np.linspace(0, 1, w, dtype=np.float32)[None, :, None] * (end - color)
         img = img * (1 - fill[:, :, None]) + color * fill[:, :, None]

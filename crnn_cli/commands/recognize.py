@@ -84,7 +84,7 @@ def recognize(
 
     shape = parse_image_shape(image_shape) if image_shape else None
     console = stderr_console(quiet)
-    stdin = click.get_binary_stream("stdin") if "-" in inputs else None
+    stdin = sys.stdin.buffer if "-" in inputs else None
     paths = expand_inputs(inputs, recursive, stdin)
     rec = Recognizer(
         model,
@@ -102,7 +102,7 @@ def recognize(
     )
     failed = 0
     done = 0
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     progress: Any = None
     task = None
     if progress_enabled(quiet):

@@ -170,8 +170,7 @@ def parse_label_line(line: str) -> tuple[str, str]:
 
     Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
     """
-    line = line.rstrip("\r\n")
-    path, tab, label = line.partition("\t")
+    path, tab, label = line.partition("\t")  # the strip() below also takes a \r\n line end
     if not tab:
         raise LabelLineError(MISSING_TAB)
     path, label = path.strip(), label.strip()
@@ -235,11 +234,17 @@ def _ratio_indices(n: int, ratio: float, rng: np.random.Generator) -> np.ndarray
     if ratio <= 0:
         raise UsageError(f"a sampling ratio must be > 0, got {ratio}")
     whole, frac = divmod(ratio, 1.0)
-    parts = [np.tile(np.arange(n, dtype=np.int64), int(whole))]
-    extra = int(round(n * frac))
-    if extra:
-        parts.append(np.sort(rng.choice(n, size=min(extra, n), replace=False)))
-    return np.concatenate(parts) if parts else np.arange(0, dtype=np.int64)
+    repeated = np.tile(np.arange(n, dtype=np.int64), int(whole))
+    extra = min(int(round(n * frac)), n)
+    if not extra:
+        return repeated
+    return np.concatenate([repeated, np.sort(rng.choice(n, size=extra, replace=False))])
+
+
+def _check_options(decode: bool, on_error: str) -> tuple[bool, Literal["next", "raise"]]:
+    if on_error not in ("next", "raise"):
+        raise UsageError(f"on_error must be 'next' or 'raise', got {on_error!r}")
+    return bool(decode), on_error  # type: ignore[return-value]
 
 
 class Dataset(ABC):
@@ -355,7 +360,7 @@ class LabelFileDataset(Dataset):
             raise UsageError(f"{len(files)} label files but {len(ratios)} sampling ratios")
         self.name = name or _default_name(files[0])
         self.stats = DatasetStats(self.name)
-        self.decode, self.on_error = decode, on_error
+        self.decode, self.on_error = _check_options(decode, on_error)
         label_filter = label_filter or LabelFilter()
         rng = np.random.default_rng(seed)
         self._paths: list[str] = []
@@ -427,9 +432,12 @@ class LabelFileDataset(Dataset):
         return Sample(data, self._labels[index], key)
 
 
-# Environments a forked child inherited: kept referenced so that the child never closes (and so never
-# touches) the parent's LMDB handle, which LMDB forbids after fork.
-_INHERITED_ENVS: list[Any] = []
+# One read-only environment per LMDB file per process. py-lmdb refuses to open the same files twice in
+# a process (two datasets on one LMDB would fail), and LMDB forbids using a handle across fork(), so a
+# forked child (a DataLoader worker) closes what it inherited and opens its own. Closing is safe there:
+# with lock=False and readonly=True it only unmaps the child's copy and closes the child's descriptor.
+_ENVS: dict[tuple[int, int], Any] = {}
+_ENVS_PID = os.getpid()
 
 
 def _open_lmdb(path: Path) -> Any:
@@ -445,11 +453,39 @@ def _open_lmdb(path: Path) -> Any:
         raise DatasetError(f"cannot open LMDB {path}: {exc}") from None
 
 
+def lmdb_env(path: Path) -> Any:
+    """This process's read-only environment for the LMDB folder ``path`` (opened on first use)."""
+    global _ENVS_PID
+    if os.getpid() != _ENVS_PID:
+        for env in _ENVS.values():
+            env.close()
+        _ENVS.clear()
+        _ENVS_PID = os.getpid()
+    try:
+        st = os.stat(path / "data.mdb")
+    except OSError as exc:
+        raise DatasetError(f"cannot open LMDB {path}: {exc.strerror or exc}") from None
+    # Keyed by file identity, not path: an LMDB rewritten in place (write_lmdb) is a new file.
+    key = (st.st_dev, st.st_ino)
+    env = _ENVS.get(key)
+    if env is None:
+        env = _ENVS[key] = _open_lmdb(path)
+    return env
+
+
+def close_lmdb_envs() -> None:
+    """Close this process's LMDB environments (they reopen on next use), e.g. before deleting files."""
+    if os.getpid() == _ENVS_PID:
+        for env in _ENVS.values():
+            env.close()
+    _ENVS.clear()
+
+
 class LmdbDataset(Dataset):
     """A DTRB / PaddleOCR LMDB (see the module docstring). ``path``: the folder holding data.mdb.
 
     Opening reads every label once (to filter and count) but no image; images are checked when read.
-    The environment is opened lazily per process, never shared across a fork.
+    The dataset holds no handle: each process, forked or spawned, opens its own (see ``lmdb_env``).
     """
 
     def __init__(
@@ -469,69 +505,45 @@ class LmdbDataset(Dataset):
         self.path = path
         self.name = name or path.name
         self.stats = DatasetStats(self.name)
-        self.decode, self.on_error = decode, on_error
-        self._env: Any = None
-        self._pid: int | None = None
+        self.decode, self.on_error = _check_options(decode, on_error)
         self._index = self._scan(label_filter or LabelFilter())
 
     def _scan(self, label_filter: LabelFilter) -> np.ndarray:
-        env = _open_lmdb(self.path)
         stats, keep = self.stats, []
-        try:
-            with env.begin(buffers=True) as txn:
-                raw = txn.get(b"num-samples")
+        with lmdb_env(self.path).begin(buffers=True) as txn:
+            raw = txn.get(b"num-samples")
+            try:
+                n = int(bytes(raw).decode("ascii").strip()) if raw is not None else -1
+            except (UnicodeDecodeError, ValueError):
+                n = -1
+            if n < 0:
+                shown = None if raw is None else bytes(raw)[:20]
+                raise DatasetError(
+                    f"{self.path}: b'num-samples' is {shown!r}, not a count: not a DTRB/PaddleOCR LMDB"
+                )
+            for i in range(1, n + 1):
+                stats.seen += 1
+                where = f"{self.name}:{i}"
+                label_raw = txn.get(b"label-%09d" % i)
+                image_raw = txn.get(b"image-%09d" % i)
+                if label_raw is None or image_raw is None:
+                    stats.skip(MISSING_RECORD, f"{where} ({'label' if label_raw is None else 'image'})")
+                    continue
+                if len(image_raw) == 0:
+                    stats.skip(UNDECODABLE, f"{where} (0 bytes)")
+                    continue
                 try:
-                    n = int(bytes(raw).decode("ascii").strip()) if raw is not None else -1
-                except (UnicodeDecodeError, ValueError):
-                    n = -1
-                if n < 0:
-                    shown = None if raw is None else bytes(raw)[:20]
-                    raise DatasetError(
-                        f"{self.path}: b'num-samples' is {shown!r}, not a count: not a DTRB/PaddleOCR LMDB"
-                    )
-                for i in range(1, n + 1):
-                    stats.seen += 1
-                    where = f"{self.name}:{i}"
-                    label_raw = txn.get(b"label-%09d" % i)
-                    image_raw = txn.get(b"image-%09d" % i)
-                    if label_raw is None or image_raw is None:
-                        stats.skip(MISSING_RECORD, f"{where} ({'label' if label_raw is None else 'image'})")
-                        continue
-                    if len(image_raw) == 0:
-                        stats.skip(UNDECODABLE, f"{where} (0 bytes)")
-                        continue
-                    try:
-                        label = bytes(label_raw).decode("utf-8").strip()
-                    except UnicodeDecodeError:
-                        stats.skip(NOT_UTF8, f"{where} label")
-                        continue
-                    reason = label_filter.reason(label, stats)
-                    if reason is not None:
-                        stats.skip(reason, f"{where} {label[:40]!r}")
-                        continue
-                    stats.kept += 1
-                    keep.append(i)
-        finally:
-            env.close()  # the parent keeps no handle: workers forked later open their own
+                    label = bytes(label_raw).decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    stats.skip(NOT_UTF8, f"{where} label")
+                    continue
+                reason = label_filter.reason(label, stats)
+                if reason is not None:
+                    stats.skip(reason, f"{where} {label[:40]!r}")
+                    continue
+                stats.kept += 1
+                keep.append(i)
         return np.asarray(keep, dtype=np.int64)
-
-    def _txn_env(self) -> Any:
-        pid = os.getpid()
-        if self._env is None or self._pid != pid:
-            if self._env is not None:
-                _INHERITED_ENVS.append(self._env)
-            self._env, self._pid = _open_lmdb(self.path), pid
-        return self._env
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_env"], state["_pid"] = None, None  # handles do not travel to spawned workers
-        return state
-
-    def close(self) -> None:
-        if self._env is not None and self._pid == os.getpid():
-            self._env.close()
-        self._env = self._pid = None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -539,7 +551,7 @@ class LmdbDataset(Dataset):
     def read(self, index: int) -> Sample:
         i = int(self._index[index])
         key = f"{self.name}:{i}"
-        with self._txn_env().begin() as txn:
+        with lmdb_env(self.path).begin() as txn:
             label_raw = txn.get(b"label-%09d" % i)
             data = txn.get(b"image-%09d" % i)
         if data is None or label_raw is None:
@@ -565,7 +577,8 @@ class ConcatDataset(Dataset):
         if ratios is not None and len(ratios) != len(datasets):
             raise UsageError(f"{len(datasets)} datasets but {len(ratios)} sampling ratios")
         self.datasets = list(datasets)
-        self.name, self.decode, self.on_error = name, decode, on_error
+        self.name = name
+        self.decode, self.on_error = _check_options(decode, on_error)
         rng = np.random.default_rng(seed)
         which, local = [], []
         for d, ds in enumerate(self.datasets):

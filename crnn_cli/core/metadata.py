@@ -6,7 +6,7 @@ Keys:
   ``crnn.metadata``  JSON object, described by ``ModelMetadata`` (schema_version 1):
       schema_version  int, 1
       producer        str, e.g. "crnn 0.1.0"
-      architecture    str, e.g. "crnn_mv3", "crnn_r34", "crnn_default", "ppocrv4_rec", "unknown"
+      architecture    str, e.g. "rec_mv3_none_bilstm_ctc", "rec_r34_vd_none_bilstm_ctc", "crnn_default", "unknown"
       characters      list[str], class i+1 is characters[i]; the blank (class 0) is not listed; when
                       use_space_char is true the last entry is " "
       use_space_char  bool
