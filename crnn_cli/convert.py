@@ -25,7 +25,7 @@ import numpy as np
 
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
 from crnn_cli.core.fileio import atomic_path
-from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
 from crnn_cli.core.recognizer import resolve_metadata
 from crnn_cli.core.verify import VerifyReport, compare, verification_batches
 
@@ -150,10 +150,9 @@ def write_onnx(
 ) -> None:
     """Copy an ONNX graph to opts.out with our metadata, checked and verified, atomically."""
     import onnx
-    from crnn_torch.export import add_metadata  # tiny helper; torch not imported by it at call time
 
     proto = onnx.load(str(src_onnx))
-    add_metadata(proto, meta.to_props())
+    set_onnx_metadata(proto, meta.to_props())
     with atomic_path(opts.out) as tmp:
         onnx.save(proto, str(tmp))
         try:
@@ -309,7 +308,8 @@ def _convert_paddle_inference(src: Path, opts: ConvertOptions, summary: ConvertS
 
     model_file, _params, fmt = pi.find_inference_model(src)
     reference: Reference | None = None
-    if opts.target == "openvino" and fmt == "legacy":
+    if opts.target == "openvino" and fmt == "legacy" and not pi.paddle2onnx_available().ok:
+        # No Paddle needed: OpenVINO reads a legacy .pdmodel itself.
         _require("openvino", "openvino")
         import openvino as ov
 
@@ -318,42 +318,46 @@ def _convert_paddle_inference(src: Path, opts: ConvertOptions, summary: ConvertS
         meta = _metadata_for({}, ishape, classes, opts, src, "paddle_inference")
         summary.metadata = meta
         if opts.verify:
-            reference = pi.paddle_reference(src) if pi.paddle_available() else _ov_reference(ov_model)
-            summary.checks.append(
-                "reference: "
-                + ("Paddle Inference" if pi.paddle_available() else "OpenVINO reading the .pdmodel directly")
-            )
+            name, reference = pi.reference_runner(src)
+            summary.checks.append(f"reference: {_REFERENCE_NAMES[name]}")
         write_openvino(ov_model, meta, opts, reference, summary)
         return summary
     avail = pi.paddle2onnx_available()
     if not avail.ok:
         raise BackendError(
-            f"converting a Paddle inference model to {opts.target} needs paddle2onnx: {avail.reason}; {avail.hint}"
+            f"converting a Paddle {fmt} inference model to {opts.target} needs paddle2onnx: {avail.reason}; {avail.hint}"
         )
     with tempfile.TemporaryDirectory(prefix="crnn-p2o-") as tmpdir:
         onnx_path = pi.convert_with_paddle2onnx(src, Path(tmpdir) / "model.onnx", opset=opts.opset)
-        summary.checks.append("paddle2onnx: converted (its exit status is not trusted; checked below)")
+        summary.checks.append("paddle2onnx 2.0.1: converted (its exit status is not trusted; checked below)")
         import onnx
 
         proto = onnx.load(str(onnx_path), load_external_data=False)
-        dims = proto.graph.input[0].type.tensor_type.shape.dim
-        ishape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
-        odims = proto.graph.output[0].type.tensor_type.shape.dim
-        classes = odims[2].dim_value if len(odims) == 3 and odims[2].HasField("dim_value") else None
-        meta = _metadata_for({}, ishape, classes or None, opts, src, "paddle_inference")
+        ishape, classes = _onnx_shapes(proto)
+        meta = _metadata_for({}, ishape, classes, opts, src, "paddle_inference")
         summary.metadata = meta
         if opts.verify:
-            if pi.paddle_available():
-                reference = pi.paddle_reference(src)
-                summary.checks.append("reference: Paddle Inference")
-            elif fmt == "legacy" and _has("openvino"):
-                reference = pi.openvino_reference(src)
-                summary.checks.append("reference: OpenVINO reading the .pdmodel directly")
+            name, reference = pi.reference_runner(src)
+            summary.checks.append(f"reference: {_REFERENCE_NAMES[name]}")
         if opts.target == "onnx":
             write_onnx(onnx_path, meta, opts, reference, summary)
         else:
             write_openvino(onnx_path, meta, opts, reference, summary)
     return summary
+
+
+_REFERENCE_NAMES = {
+    "paddle": "Paddle Inference (oneDNN off)",
+    "openvino": "OpenVINO reading the .pdmodel directly",
+}
+
+
+def _onnx_shapes(proto: Any) -> tuple[tuple[int | None, ...], int | None]:
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    ishape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
+    odims = proto.graph.output[0].type.tensor_type.shape.dim
+    classes = odims[2].dim_value if len(odims) == 3 and odims[2].HasField("dim_value") else None
+    return ishape, classes or None
 
 
 def _has(module: str) -> bool:
@@ -370,11 +374,8 @@ def _convert_onnx(src: Path, opts: ConvertOptions, summary: ConvertSummary) -> C
     except Exception as exc:
         raise ModelError(f"{src}: not a readable ONNX file ({exc})") from None
     props = {p.key: p.value for p in proto.metadata_props}
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    ishape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
-    odims = proto.graph.output[0].type.tensor_type.shape.dim
-    classes = odims[2].dim_value if len(odims) == 3 and odims[2].HasField("dim_value") else None
-    meta = _metadata_for(props, ishape, classes or None, opts, src, "unknown")
+    ishape, classes = _onnx_shapes(proto)
+    meta = _metadata_for(props, ishape, classes, opts, src, "unknown")
     summary.metadata = meta
     reference = _ort_reference(src) if opts.verify else None
     if opts.target == "onnx":

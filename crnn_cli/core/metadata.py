@@ -184,3 +184,14 @@ class ModelMetadata:
             # against the model's class count (see resolve_charset in recognizer.py).
             return cls(characters=tuple(chars), architecture="unknown", dictionary="embedded (character)")
         return None
+
+
+def set_onnx_metadata(model_proto: Any, props: Mapping[str, str]) -> None:
+    """Set key/values in an ONNX ModelProto's metadata_props, replacing existing keys (no onnx import)."""
+    existing = {p.key: p for p in model_proto.metadata_props}
+    for key, value in props.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            entry = model_proto.metadata_props.add()
+            entry.key, entry.value = key, value

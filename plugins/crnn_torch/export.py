@@ -18,7 +18,7 @@ from torch import nn
 
 from crnn_cli.core.errors import ModelError
 from crnn_cli.core.fileio import atomic_path
-from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
 from crnn_cli.core.verify import VerifyReport, compare, verification_batches
 from crnn_torch.models import WithSoftmax
 
@@ -41,16 +41,6 @@ def torch_reference(model: nn.Module) -> Any:
             return wrapped(torch.from_numpy(batch)).numpy()
 
     return run
-
-
-def add_metadata(model_proto: Any, props: dict[str, str]) -> None:
-    existing = {p.key: p for p in model_proto.metadata_props}
-    for key, value in props.items():
-        if key in existing:
-            existing[key].value = value
-        else:
-            entry = model_proto.metadata_props.add()
-            entry.key, entry.value = key, value
 
 
 def export_onnx(
@@ -97,7 +87,7 @@ def export_onnx(
                 do_constant_folding=True,
             )
         proto = onnx.load(str(tmp))
-        add_metadata(proto, meta.to_props())
+        set_onnx_metadata(proto, meta.to_props())
         onnx.save(proto, str(tmp))
         try:
             onnx.checker.check_model(str(tmp), full_check=True)

@@ -1,0 +1,246 @@
+"""Synthetic text renderer: determinism, shapes, fonts without tofu, text generators, config checks."""
+
+from __future__ import annotations
+
+import pickle
+import string
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+matplotlib = pytest.importorskip("matplotlib")
+
+from PIL import ImageFont  # noqa: E402
+
+from crnn_cli import synth  # noqa: E402
+from crnn_cli.core.charset import load_charset  # noqa: E402
+from crnn_cli.core.errors import UsageError  # noqa: E402
+from crnn_cli.core.images import cv2  # noqa: E402
+
+MPL_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+EN_SPACE = load_charset("en", use_space_char=True)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> synth.SynthRenderer:
+    return synth.SynthRenderer(synth.SynthConfig(), EN_SPACE, seed=7)
+
+
+def test_same_seed_and_index_same_image(renderer: synth.SynthRenderer) -> None:
+    first = [renderer.sample(i) for i in range(30)]
+    other = synth.SynthRenderer(synth.SynthConfig(), EN_SPACE, seed=7)
+    # Another instance, drawn in another order (as DataLoader workers do), gives the same samples.
+    for i in reversed(range(30)):
+        img, text = other.sample(i)
+        assert text == first[i][1]
+        assert np.array_equal(img, first[i][0])
+    assert len({t for _, t in first}) > 25  # and they are not all the same
+    reseeded = synth.SynthRenderer(synth.SynthConfig(), EN_SPACE, seed=8)
+    assert [reseeded.sample(i)[1] for i in range(10)] != [t for _, t in first[:10]]
+    clone = pickle.loads(pickle.dumps(renderer))  # what a spawned worker receives
+    assert np.array_equal(clone.sample(3)[0], first[3][0])
+
+
+def test_output_shapes_and_labels(renderer: synth.SynthRenderer) -> None:
+    lo, hi = renderer.config.height_range
+    spaces = 0
+    for i in range(200):
+        img, text = renderer.sample(i)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.flags.c_contiguous
+        assert lo <= img.shape[0] <= hi and img.shape[1] >= 1
+        assert 1 <= len(text) <= 25 and text == text.strip()
+        assert EN_SPACE.encode(text) is not None, text
+        assert img.std() > 3, f"sample {i} ({text!r}) is blank"
+        spaces += " " in text
+    assert spaces > 10  # multi-word lines happen when the charset has a space
+
+
+def test_rendered_text_is_where_the_ink_is(renderer: synth.SynthRenderer) -> None:
+    # A plain configuration: dark text on a light, flat background; the ink spans most of the width.
+    plain = synth.SynthConfig(
+        **{f.name: 0.0 for f in fields(synth.SynthConfig) if f.name.startswith("p_")},
+        background_weights=(1.0, 0.0, 0.0, 0.0),
+    )
+    r = synth.SynthRenderer(plain, EN_SPACE, seed=1)
+    img, text = r.render("Hello World", np.random.default_rng(0))
+    assert text == "Hello World"
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    dark = gray < gray.max() - 40
+    cols = np.flatnonzero(dark.any(0))
+    assert cols.size and (cols[-1] - cols[0]) > 0.6 * img.shape[1]
+    assert img.shape[1] > 3 * img.shape[0]  # eleven characters are wider than tall
+
+
+def test_ic15_charset_draws_both_cases_and_no_spaces() -> None:
+    r = synth.SynthRenderer(charset=load_charset(None), seed=3)  # 0-9a-z, labels lowercased
+    texts = [r.sample(i)[1] for i in range(150)]
+    assert all(set(t) <= set(string.ascii_letters + string.digits) for t in texts)
+    assert any(t != t.lower() for t in texts)  # capitals are fine: the label lowercases them
+    with pytest.raises(UsageError, match="no font draws"):
+        r.render("\u4e2d\u6587")
+
+
+def test_every_font_draws_ascii_without_tofu(renderer: synth.SynthRenderer) -> None:
+    names = {Path(p).name for p, _ in renderer.fonts}
+    assert {"DejaVuSans.ttf", "DejaVuSerif-Bold.ttf", "STIXGeneral.ttf", "cmr10.ttf"} <= names
+    for path, coverage in renderer.fonts:
+        assert set(string.ascii_letters + string.digits) <= coverage, path
+        font = ImageFont.truetype(path, 32)
+        tofu = bytes(font.getmask("\uffff"))
+        masks = set()
+        for ch in string.ascii_letters + string.digits:
+            mask = font.getmask(ch)
+            assert mask.getbbox() is not None and bytes(mask) != tofu, (path, ch)
+            masks.add(bytes(mask))
+        assert len(masks) >= 58, path  # distinct glyphs, not one box repeated (a few fonts share l/I/1)
+
+
+@pytest.mark.parametrize(
+    ("name", "expect"),
+    [
+        ("cmr10.ttf", "letters, not <>_{}|"),  # TeX encoding puts other glyphs on these codes
+        ("cmsy10.ttf", "nothing"),
+        ("cmex10.ttf", "nothing"),
+        ("STIXSizOneSymReg.ttf", "nothing"),
+        ("LastResortHE-Regular.ttf", "nothing"),
+        ("DejaVuSansDisplay.ttf", "nothing"),
+    ],
+)
+def test_symbol_and_tex_fonts_are_screened(name: str, expect: str) -> None:
+    path = MPL_FONTS / name
+    if not path.exists():
+        pytest.skip(f"this matplotlib has no {name}")
+    coverage = synth.font_coverage(str(path), tuple(EN_SPACE.symbols))
+    if expect == "nothing":
+        assert coverage == frozenset()
+    else:
+        assert set(string.ascii_letters + string.digits) <= coverage
+        assert not set("<>_{}|") & coverage
+
+
+def test_text_files_teach_words_and_ngrams(tmp_path: Path) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("zebrafish\nquokka\n")
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("img/1.png\tnarwhal lagoon\n")
+    cfg = synth.SynthConfig(text_files=(str(words), str(labels)), text_weights=(("word", 1.0),))
+    r = synth.SynthRenderer(cfg, EN_SPACE, seed=0)
+    assert r.text_source.words == ["lagoon", "narwhal", "quokka", "zebrafish"]
+    seen = {r.text_source.word(np.random.default_rng(i)).lower().strip('"().,:!?;') for i in range(300)}
+    assert {"zebrafish", "quokka", "narwhal", "lagoon"} <= seen
+    with pytest.raises(UsageError, match="cannot read"):
+        synth.SynthRenderer(replace(cfg, text_files=(str(tmp_path / "missing.txt"),)), EN_SPACE)
+
+
+def test_char_ngram_learns_what_it_saw() -> None:
+    model = synth.CharNgram(["abc"] * 5)
+    rng = np.random.default_rng(0)
+    assert {model.sample(rng, 10) for _ in range(20)} == {"abc"}
+    assert not synth.CharNgram([])
+
+
+def test_generators_cover_the_promised_kinds() -> None:
+    source = synth.TextSource(synth.SynthConfig(), EN_SPACE.symbols)
+    rng = np.random.default_rng(0)
+    assert any("@" in source.email(rng) for _ in range(20))
+    assert any(":" in source.date(rng) for _ in range(40))
+    assert any(any(c.isdigit() for c in source.price(rng)) for _ in range(5))
+    assert all(source._fits(source(rng)) for _ in range(300))
+
+
+def test_background_folder_is_used(tmp_path: Path) -> None:
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    cv2.imwrite(str(bg / "red.png"), np.full((80, 120, 3), (0, 0, 255), np.uint8))
+    cfg = synth.SynthConfig(
+        background_dir=str(bg),
+        background_weights=(0.0, 0.0, 0.0, 1.0),
+        p_invert=0.0,
+        p_gray=0.0,
+        p_contrast=0.0,
+        p_clutter=0.0,
+    )
+    r = synth.SynthRenderer(cfg, EN_SPACE, seed=0)
+    reds = [img[:, :, 2].mean() - img[:, :, 1].mean() for img, _ in (r.sample(i) for i in range(10))]
+    assert np.median(reds) > 30  # the red photo shows through the tint
+    with pytest.raises(UsageError, match="background folder"):
+        synth.SynthRenderer(replace(cfg, background_dir=str(tmp_path / "nope")), EN_SPACE)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"p_blur": 1.5}, "p_blur"),
+        ({"height_range": (64, 32)}, "height_range"),
+        ({"max_rotation": -1.0}, "max_rotation"),
+        ({"text_weights": (("poems", 1.0),)}, "text_weights"),
+        ({"min_text_length": 0}, "min_text_length"),
+    ],
+)
+def test_config_validation_names_the_field(change: dict, field: str) -> None:
+    with pytest.raises(UsageError, match=field):
+        synth.SynthConfig(**change)
+
+
+def test_no_fonts_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = synth.SynthConfig(matplotlib_fonts=False, system_fonts=False, font_dirs=(str(tmp_path),))
+    with pytest.raises(UsageError, match="no usable font"):
+        synth.SynthRenderer(cfg)
+
+
+def test_extra_font_dir_is_searched(tmp_path: Path) -> None:
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "Mine.ttf").write_bytes((MPL_FONTS / "DejaVuSansMono.ttf").read_bytes())
+    cfg = synth.SynthConfig(matplotlib_fonts=False, system_fonts=False, font_dirs=(str(tmp_path / "fonts"),))
+    r = synth.SynthRenderer(cfg, EN_SPACE)
+    assert [Path(p).name for p, _ in r.fonts] == ["Mine.ttf"]
+    assert r.sample(0)[0].shape[2] == 3
+
+
+def _test_font(path: Path) -> None:
+    """A TrueType font drawing a distinct bar pattern per letter/digit; 'x' is empty, 'q' is the tofu box."""
+    from fontTools.agl import UV2AGL
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    def rects(*boxes: tuple[int, int, int, int]) -> object:
+        pen = TTGlyphPen(None)
+        for x0, y0, x1, y1 in boxes:
+            pen.moveTo((x0, y0))
+            pen.lineTo((x0, y1))
+            pen.lineTo((x1, y1))
+            pen.lineTo((x1, y0))
+            pen.closePath()
+        return pen.glyph()
+
+    box = (
+        (50, 0, 550, 700),
+        (100, 650, 500, 50),
+    )  # outer square, inner one drawn the other way: a hollow box
+    chars = string.ascii_letters + string.digits
+    names = {c: UV2AGL[ord(c)] for c in chars}
+    glyphs = {".notdef": rects(*box), "space": rects()}
+    for i, c in enumerate(chars):
+        glyphs[names[c]] = rects((50, 0, 150 + 6 * i, 300), (50, 350, 120, 400 + 5 * i))
+    glyphs["x"], glyphs["q"] = rects(), rects(*box)
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder(list(glyphs))
+    fb.setupCharacterMap({ord(c): names[c] for c in chars} | {32: "space"})
+    fb.setupGlyf(glyphs)
+    fb.setupHorizontalMetrics({name: (600, 0) for name in glyphs})
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": "Bars", "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=800, usWinAscent=800, usWinDescent=200)
+    fb.setupPost()
+    fb.save(str(path))
+
+
+def test_empty_and_tofu_glyphs_are_not_covered(tmp_path: Path) -> None:
+    path = tmp_path / "Bars.ttf"
+    _test_font(path)
+    coverage = synth.font_coverage(str(path), tuple(string.ascii_letters + string.digits + " "))
+    assert "x" not in coverage and "q" not in coverage  # mapped and well named, but draw nothing / a box
+    assert set(string.ascii_letters + string.digits) - {"x", "q"} <= coverage and " " in coverage
