@@ -3,7 +3,9 @@
 PaddleOCR decodes with OpenCV and never swaps to RGB, so neither do we. Beyond what ``cv2.imread`` does,
 we composite transparency over white (instead of exposing whatever colour hides under alpha 0), scale
 16-bit images to 8 bits, keep EXIF orientation for JPEGs, and refuse images whose header announces more
-pixels than ``MAX_PIXELS`` before decoding them (a decompression bomb must not exhaust memory).
+pixels than ``MAX_PIXELS`` before decoding them (a decompression bomb must not exhaust memory). PNG, GIF,
+BMP, JPEG, TIFF, WebP and PNM headers are read here; other formats rely on OpenCV's own limit, which
+agrees with ours when this module is imported before OpenCV first loads.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from crnn_cli.core.errors import ImageError
 MAX_PIXELS = int(os.environ.get("CRNN_MAX_IMAGE_PIXELS", 64_000_000))
 # OpenCV reads its own limit once at import: make it agree with ours for formats we do not parse.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+# OpenCV logs WARN and ERROR lines to stderr for every truncated or odd file it meets; our ImageError
+# already names the file and the problem, once. (Read lazily: works even when cv2 is already imported.
+# OPENCV_LOG_LEVEL=INFO brings them back for debugging.)
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 import cv2  # noqa: E402  (after the environment variable above)
 
@@ -29,7 +35,7 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, BMP or JPEG header, or None when unknown. Cheap, no decode."""
+    """(width, height) from a PNG, GIF, BMP, JPEG, TIFF, WebP or PNM header; None when unknown. No decode."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         w, h = struct.unpack(">II", data[16:24])
         return w, h
@@ -55,6 +61,65 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
                 h, w = struct.unpack(">HH", data[i + 5 : i + 9])
                 return w, h
             i += 2 + seg_len
+        return None
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if len(data) > 2 and data[0] == 0x50 and 0x31 <= data[1] <= 0x36:  # b"P1" .. b"P6"
+        return _pnm_size(data)
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth / ImageLength of a classic TIFF's first directory (BigTIFF: None, OpenCV checks)."""
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return None
+    offset = struct.unpack(order + "I", data[4:8])[0]
+    if offset + 2 > len(data):
+        return None
+    count = struct.unpack(order + "H", data[offset : offset + 2])[0]
+    found: dict[int, int] = {}
+    for k in range(count):
+        at = offset + 2 + 12 * k
+        if at + 12 > len(data):
+            break
+        tag, kind = struct.unpack(order + "HH", data[at : at + 4])
+        if tag in (256, 257) and kind in (3, 4):  # SHORT or LONG
+            fmt = order + ("H" if kind == 3 else "I")
+            found[tag] = struct.unpack(fmt, data[at + 8 : at + 8 + struct.calcsize(fmt)])[0]
+    if 256 in found and 257 in found:
+        return found[256], found[257]
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """Canvas size from a WebP's first chunk: VP8X (extended), VP8L (lossless) or VP8 (lossy)."""
+    kind = data[12:16]
+    if kind == b"VP8X" and len(data) >= 30:
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if kind == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PBM/PGM/PPM header (ASCII numbers, '#' comments allowed)."""
+    numbers: list[int] = []
+    for line in data[2:512].split(b"\n"):
+        for token in line.split(b"#", 1)[0].split():
+            if not token.isdigit():
+                return None
+            numbers.append(int(token))
+            if len(numbers) == 2:
+                return numbers[0], numbers[1]
     return None
 
 
@@ -106,7 +171,13 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
         flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
         img = cv2.imdecode(buf, flags)
     except cv2.error as exc:
-        raise ImageError(f"{name}: cannot decode image ({str(exc).strip().splitlines()[-1]})") from None
+        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
+        if "validateInputImageSize" in text:  # OpenCV's own pixel limit (formats we do not parse)
+            raise ImageError(
+                f"{name}: image size exceeds the limit of {MAX_PIXELS} pixels per OpenCV "
+                "(set CRNN_MAX_IMAGE_PIXELS before starting to raise it)"
+            ) from None
+        raise ImageError(f"{name}: cannot decode image ({text})") from None
     if img is None:
         raise ImageError(f"{name}: not an image OpenCV can decode (unknown format or truncated file)")
     if img.size == 0:

@@ -30,7 +30,7 @@ from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
 from crnn_cli.core.errors import CrnnError, ImageError, MetadataError, ModelError, UsageError
 from crnn_cli.core.images import ImageSource, load_image
-from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.metadata import ModelMetadata, default_width
 from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
 
 DEFAULT_MODEL_NAME = "default.onnx"
@@ -133,6 +133,9 @@ def resolve_metadata(
             f"{source} does not say its input height (dynamic dims and no crnn metadata): "
             "give it with --image-shape C,H,W (e.g. 3,48,320 for PP-OCR, 3,32,100 for CRNN)"
         )
+
+    if meta.width is None:  # dynamic width and nothing says the minimum: PaddleOCR's usual one
+        meta = replace(meta, width=default_width(meta.height))
 
     # Dictionary: the user's, else the embedded one, else PaddleOCR's default (0-9a-z).
     if dictionary is not None or use_space_char is not None:
