@@ -11,6 +11,10 @@ Sources:
 Every output is checked before it replaces OUT: onnx.checker for ONNX, then the new model against its
 source on text crops at several widths (max |dp| <= 1e-4 and identical decoded strings). A failed check
 raises ModelError and OUT is left as it was.
+
+INT8 (``int8=True``): the source is first converted to a verified FP32 ONNX in a temporary folder, then
+quantized with calibration crops (crnn_onnxruntime/quantize.py), which reports word accuracy before and
+after on a held-out share of them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from crnn_cli.core.errors import BackendError, ModelError, UsageError
+from crnn_cli.core.errors import BackendError, CrnnError, ModelError, UsageError
 from crnn_cli.core.fileio import atomic_path
 from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
 from crnn_cli.core.recognizer import resolve_metadata
@@ -45,6 +49,10 @@ class ConvertOptions:
     static_width: int | None = None
     fp16: bool = False
     verify: bool = True
+    int8: bool = False
+    calibration: Path | None = None  # labelled dataset or folder of crops for INT8 calibration
+    calibration_samples: int = 256  # crops used to calibrate (more: slower, rarely better ranges)
+    holdout: float = 0.2  # share of labelled calibration crops kept out to measure accuracy
 
 
 @dataclass
@@ -56,18 +64,20 @@ class ConvertSummary:
     metadata: ModelMetadata
     checks: list[str] = field(default_factory=list)
     verify: VerifyReport | None = None
+    quantization: Any = None  # crnn_onnxruntime.quantize.QuantizationReport for --int8
 
     def lines(self) -> list[str]:
         m = self.metadata
         shape = f"{m.channels}x{m.height}x{'W' if m.dynamic_width else m.width}"
         if m.dynamic_width:
-            shape += f" (width dynamic, min {m.width})"
+            shape += " (width dynamic" + (f", min {m.width})" if m.width else ")")
         return [
             f"source      {self.source} ({self.source_kind})",
-            f"output      {self.out} ({self.target})",
+            f"output      {self.out} ({self.target}{', INT8' if self.quantization else ''})",
             f"model       {m.architecture}, input N x {shape}, {len(m.characters or ())} symbols + blank"
             + (" (space included)" if m.use_space_char else ""),
             *[f"check       {c}" for c in self.checks],
+            *(self.quantization.lines() if self.quantization else []),
         ]
 
 
@@ -135,7 +145,15 @@ def _verify(
 ) -> VerifyReport:
     charset = meta.charset()
     assert charset is not None
-    report = compare(reference, candidate, verification_batches(meta.preprocess()), charset, tolerance=tol)
+    try:
+        report = compare(
+            reference, candidate, verification_batches(meta.preprocess()), charset, tolerance=tol
+        )
+    except CrnnError:
+        raise
+    except Exception as exc:  # a runtime refusing the batch (shape, op): the check could not run
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{what}: verification could not run: {first}; {out} was not written") from None
     if not report.ok:
         raise ModelError(f"{what}: {report.summary()}; {out} was not written")
     return report
@@ -152,6 +170,11 @@ def write_onnx(
     import onnx
 
     proto = onnx.load(str(src_onnx))
+    if opts.static_width is not None:
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        if len(dims) == 4:
+            dims[3].Clear()
+            dims[3].dim_value = opts.static_width
     set_onnx_metadata(proto, meta.to_props())
     with atomic_path(opts.out) as tmp:
         onnx.save(proto, str(tmp))
@@ -185,7 +208,8 @@ def write_openvino(
     model = model_src if isinstance(model_src, ov.Model) else ov.convert_model(str(model_src))
     if opts.static_width is not None:
         model.reshape({model.inputs[0]: ov.PartialShape([-1, meta.channels, meta.height, opts.static_width])})
-    with tempfile.TemporaryDirectory(dir=opts.out.parent, prefix=".crnn-ov-") as tmpdir:
+    parent = opts.out.parent if str(opts.out.parent) else Path(".")
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".crnn-ov-") as tmpdir:
         tmp_xml = Path(tmpdir) / "model.xml"
         write_ir(model, tmp_xml, meta.to_props(), compress_to_fp16=opts.fp16)
         summary.checks.append(f"OpenVINO IR written ({'FP16' if opts.fp16 else 'FP32'} weights)")
@@ -231,14 +255,74 @@ def convert_torch_model(
         write_openvino(onnx_path, meta, opts, torch_reference(model) if opts.verify else None, summary)
 
 
-def convert(source: str | Path, opts: ConvertOptions) -> ConvertSummary:
-    """Convert ``source`` (see module docstring) to ``opts.target`` at ``opts.out``."""
+def _check_options(opts: ConvertOptions) -> None:
+    """Option combinations that cannot work, refused before any model is loaded."""
     if opts.target not in TARGETS:
         raise UsageError(f"--to must be one of {', '.join(TARGETS)}, got {opts.target!r}")
+    if opts.fp16 and opts.target != "openvino":
+        raise UsageError(f"--fp16 compresses OpenVINO IR weights; it does not apply to --to {opts.target}")
+    if opts.static_width is not None and opts.target == "torch":
+        raise UsageError("--static-width applies to ONNX and OpenVINO output, not to a torch checkpoint")
+    if opts.int8:
+        if opts.target == "torch":
+            raise UsageError("--int8 applies to ONNX and OpenVINO output, not to a torch checkpoint")
+        if opts.fp16:
+            raise UsageError("--int8 and --fp16 exclude each other: choose one weight format")
+        if opts.calibration is None:
+            raise UsageError(
+                "--int8 needs --calibration DIR: a labelled dataset (labels.tsv, LMDB) or a folder of "
+                "crops like the ones the model will read"
+            )
+        if not 0.0 <= opts.holdout < 1.0:
+            raise UsageError(f"--holdout must be a fraction in [0, 1), got {opts.holdout}")
+        if opts.calibration_samples < 1:
+            raise UsageError(f"--calibration-samples must be >= 1, got {opts.calibration_samples}")
+    elif opts.calibration is not None:
+        raise UsageError("--calibration is only used with --int8")
+    parent = opts.out.parent if str(opts.out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {opts.out}: folder {parent} does not exist")
+
+
+def _fix_width(meta: ModelMetadata, opts: ConvertOptions, src: Path) -> ModelMetadata:
+    """The metadata of the output: with --static-width its input width is that one, and fixed."""
+    if opts.static_width is None:
+        return meta
+    if not meta.dynamic_width and meta.width not in (None, opts.static_width):
+        raise UsageError(
+            f"{src} has a fixed input width of {meta.width}; --static-width {opts.static_width} cannot apply"
+        )
+    return replace(meta, width=opts.static_width, dynamic_width=False)
+
+
+def convert(source: str | Path, opts: ConvertOptions) -> ConvertSummary:
+    """Convert ``source`` (see module docstring) to ``opts.target`` at ``opts.out``."""
+    _check_options(opts)
     src = Path(source)
     kind = source_kind(src)
     if opts.out.resolve() == src.resolve():
         raise UsageError(f"output {opts.out} would overwrite the source")
+    if opts.int8:
+        return _convert_int8(src, opts)
+    return _convert(src, kind, opts)
+
+
+def _convert_int8(src: Path, opts: ConvertOptions) -> ConvertSummary:
+    """A verified FP32 ONNX in a temporary folder, then quantized to opts.out (see quantize.py)."""
+    from crnn_onnxruntime.quantize import load_calibration, quantize_model, require_quantizer
+
+    require_quantizer(opts.target)
+    assert opts.calibration is not None  # _check_options
+    data = load_calibration(opts.calibration, holdout=opts.holdout, max_samples=opts.calibration_samples)
+    with tempfile.TemporaryDirectory(prefix="crnn-int8-") as tmpdir:
+        fp32 = Path(tmpdir) / "fp32.onnx"
+        summary = _convert(src, source_kind(src), replace(opts, target="onnx", out=fp32, int8=False))
+        summary.target, summary.out = opts.target, opts.out
+        summary.quantization = quantize_model(fp32, opts.target, opts.out, summary.metadata, data)
+    return summary
+
+
+def _convert(src: Path, kind: str, opts: ConvertOptions) -> ConvertSummary:
     summary = ConvertSummary(str(src), kind, opts.target, opts.out, ModelMetadata())
     if kind in ("pdparams", "checkpoint"):
         _require("torch", "torch")
@@ -257,7 +341,7 @@ def convert(source: str | Path, opts: ConvertOptions) -> ConvertSummary:
             from crnn_torch.checkpoint import model_from_checkpoint
 
             model, meta = model_from_checkpoint(src)
-        summary.metadata = meta
+        meta = summary.metadata = _fix_width(meta, opts, src)
         convert_torch_model(model, meta, opts, summary)
         return summary
     if opts.target == "torch":
@@ -306,17 +390,22 @@ def _ov_shapes(model: Any) -> tuple[tuple[int | None, ...], int | None]:
 def _convert_paddle_inference(src: Path, opts: ConvertOptions, summary: ConvertSummary) -> ConvertSummary:
     from crnn_cli import paddle_inference as pi
 
-    model_file, _params, fmt = pi.find_inference_model(src)
     reference: Reference | None = None
-    if opts.target == "openvino" and fmt == "legacy" and not pi.paddle2onnx_available().ok:
-        # No Paddle needed: OpenVINO reads a legacy .pdmodel itself.
+    if opts.target == "openvino":
+        legacy = pi.find_inference_model(src, prefer=pi.LEGACY)
+        model_file, fmt = legacy.model_file, legacy.format
+    else:
+        model_file, _params, fmt = pi.find_inference_model(src)
+    if opts.target == "openvino" and fmt == "legacy":
+        # OpenVINO reads a legacy .pdmodel itself: no paddle2onnx step, and no Paddle needed (Paddle,
+        # when installed, is still the reference the IR is verified against).
         _require("openvino", "openvino")
         import openvino as ov
 
         ov_model = ov.Core().read_model(str(model_file))
         ishape, classes = _ov_shapes(ov_model)
         meta = _metadata_for({}, ishape, classes, opts, src, "paddle_inference")
-        summary.metadata = meta
+        meta = summary.metadata = _fix_width(meta, opts, src)
         if opts.verify:
             name, reference = pi.reference_runner(src)
             summary.checks.append(f"reference: {_REFERENCE_NAMES[name]}")
@@ -335,7 +424,7 @@ def _convert_paddle_inference(src: Path, opts: ConvertOptions, summary: ConvertS
         proto = onnx.load(str(onnx_path), load_external_data=False)
         ishape, classes = _onnx_shapes(proto)
         meta = _metadata_for({}, ishape, classes, opts, src, "paddle_inference")
-        summary.metadata = meta
+        meta = summary.metadata = _fix_width(meta, opts, src)
         if opts.verify:
             name, reference = pi.reference_runner(src)
             summary.checks.append(f"reference: {_REFERENCE_NAMES[name]}")
@@ -376,7 +465,7 @@ def _convert_onnx(src: Path, opts: ConvertOptions, summary: ConvertSummary) -> C
     props = {p.key: p.value for p in proto.metadata_props}
     ishape, classes = _onnx_shapes(proto)
     meta = _metadata_for(props, ishape, classes, opts, src, "unknown")
-    summary.metadata = meta
+    meta = summary.metadata = _fix_width(meta, opts, src)
     reference = _ort_reference(src) if opts.verify else None
     if opts.target == "onnx":
         write_onnx(src, meta, opts, reference, summary)

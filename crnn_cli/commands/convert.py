@@ -33,6 +33,32 @@ def convert_options(f):  # type: ignore[no-untyped-def]
             ),
             click.option("--fp16", is_flag=True, help="OpenVINO: compress weights to FP16 (default FP32)."),
             click.option("--no-verify", is_flag=True, help="Skip the numeric check against the source."),
+            click.option(
+                "--int8",
+                is_flag=True,
+                help="Quantize to INT8 (ONNX: ONNX Runtime; OpenVINO: NNCF). Needs --calibration.",
+            ),
+            click.option(
+                "--calibration",
+                type=click.Path(exists=True, path_type=Path),
+                default=None,
+                metavar="DIR",
+                help="INT8 calibration crops: a labelled dataset (labels.tsv, LMDB) or a folder of images.",
+            ),
+            click.option(
+                "--calibration-samples",
+                type=click.IntRange(min=1),
+                default=256,
+                show_default=True,
+                help="INT8: crops used for calibration.",
+            ),
+            click.option(
+                "--holdout",
+                type=click.FloatRange(0.0, 1.0, max_open=True),
+                default=0.2,
+                show_default=True,
+                help="INT8: share of the calibration data kept out to compare accuracy before and after.",
+            ),
         ]
     ):
         f = opt(f)
@@ -66,6 +92,10 @@ def convert(
     static_width: int | None,
     fp16: bool,
     no_verify: bool,
+    int8: bool,
+    calibration: Path | None,
+    calibration_samples: int,
+    holdout: float,
     dictionary: str | None,
     use_space_char: bool | None,
     image_shape: str | None,
@@ -98,6 +128,10 @@ def convert(
         static_width=static_width,
         fp16=fp16,
         verify=not no_verify,
+        int8=int8,
+        calibration=calibration,
+        calibration_samples=calibration_samples,
+        holdout=holdout,
     )
     console = stderr_console()
     with console.status(f"converting {source} -> {target}"):
@@ -128,6 +162,7 @@ def emit(summary, fmt: str) -> None:  # type: ignore[no-untyped-def]
                         "widths": v.widths,
                         "samples": v.samples,
                     },
+                    "quantization": None if summary.quantization is None else summary.quantization.to_json(),
                 }
             )
         )

@@ -22,6 +22,10 @@ def export(
     static_width: int | None,
     fp16: bool,
     no_verify: bool,
+    int8: bool,
+    calibration: Path | None,
+    calibration_samples: int,
+    holdout: float,
     fmt: str,
 ) -> None:
     """Export CHECKPOINT (a crnn .pt from `crnn train`) to ONNX or OpenVINO.
@@ -36,7 +40,16 @@ def export(
     if source_kind(checkpoint) != "checkpoint":
         raise UsageError(f"{checkpoint} is not a crnn checkpoint (.pt); for other models use `crnn convert`")
     opts = ConvertOptions(
-        target=target, out=out, opset=opset, static_width=static_width, fp16=fp16, verify=not no_verify
+        target=target,
+        out=out,
+        opset=opset,
+        static_width=static_width,
+        fp16=fp16,
+        verify=not no_verify,
+        int8=int8,
+        calibration=calibration,
+        calibration_samples=calibration_samples,
+        holdout=holdout,
     )
     with stderr_console().status(f"exporting {checkpoint} -> {target}"):
         summary = convert(checkpoint, opts)

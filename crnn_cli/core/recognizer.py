@@ -101,7 +101,10 @@ def resolve_metadata(
     Checks the dictionary against the model's class count when that is known, so a wrong dictionary is
     an error before any work starts, never garbage text.
     """
-    meta = ModelMetadata.from_props(info_props)
+    try:
+        meta = ModelMetadata.from_props(info_props)
+    except MetadataError as exc:
+        raise MetadataError(f"{source}: {exc}") from None
     embedded = meta is not None
     if meta is None:
         meta = ModelMetadata(architecture="unknown")
@@ -209,6 +212,11 @@ class Recognizer:
         self.session: Session = self.backend.open(self.model_path, options)
         try:
             info = self.session.info
+            if len(info.output_shape) not in (0, 3):  # 0: rank unknown until run; checked per batch then
+                dims = " x ".join("?" if d is None else str(d) for d in info.output_shape)
+                raise ModelError(
+                    f"{self.model_path}: output must be N x T x C (a CTC recognizer), this model's is {dims}"
+                )
             if isinstance(image_shape, str):
                 image_shape = parse_image_shape(image_shape)
             self.metadata = resolve_metadata(

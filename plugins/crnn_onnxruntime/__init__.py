@@ -49,7 +49,7 @@ class OnnxRuntimeSession(Session):
         shape_out = tuple(outputs[0].shape)
         if len(shape_in) != 4:
             raise ModelError(f"{model}: input '{inputs[0].name}' must be N x C x H x W, is {shape_in}")
-        if len(shape_out) not in (0, 3) and all(isinstance(d, int) for d in shape_out):
+        if len(shape_out) not in (0, 3):  # symbolic dims still give the rank
             raise ModelError(f"{model}: output must be N x T x C (a CTC recognizer), is {shape_out}")
         meta = self._sess.get_modelmeta()
         self._input = inputs[0].name
@@ -63,6 +63,8 @@ class OnnxRuntimeSession(Session):
         )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self._sess is None:
+            raise ModelError("this ONNX Runtime session is closed; open the model again")
         return self._sess.run([self._output], {self._input: batch})[0]
 
     def close(self) -> None:
