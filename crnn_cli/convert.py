@@ -53,6 +53,7 @@ class ConvertOptions:
     calibration: Path | None = None  # labelled dataset or folder of crops for INT8 calibration
     calibration_samples: int = 256  # crops used to calibrate (more: slower, rarely better ranges)
     holdout: float = 0.2  # share of labelled calibration crops kept out to measure accuracy
+    int8_ops: str = "conv"  # ONNX Runtime: which ops to quantize (crnn_onnxruntime.quantize.OP_SETS)
 
 
 @dataclass
@@ -318,7 +319,9 @@ def _convert_int8(src: Path, opts: ConvertOptions) -> ConvertSummary:
         fp32 = Path(tmpdir) / "fp32.onnx"
         summary = _convert(src, source_kind(src), replace(opts, target="onnx", out=fp32, int8=False))
         summary.target, summary.out = opts.target, opts.out
-        summary.quantization = quantize_model(fp32, opts.target, opts.out, summary.metadata, data)
+        summary.quantization = quantize_model(
+            fp32, opts.target, opts.out, summary.metadata, data, opts.int8_ops
+        )
     return summary
 
 

@@ -59,6 +59,14 @@ def convert_options(f):  # type: ignore[no-untyped-def]
                 show_default=True,
                 help="INT8: share of the calibration data kept out to compare accuracy before and after.",
             ),
+            click.option(
+                "--int8-ops",
+                type=click.Choice(["conv", "weighted", "all"]),
+                default="conv",
+                show_default=True,
+                help="INT8 with ONNX Runtime: quantize Conv only (most accurate), also MatMul/Gemm "
+                "weights, or every op (fastest on dense CNNs, loses the most accuracy).",
+            ),
         ]
     ):
         f = opt(f)
@@ -96,6 +104,7 @@ def convert(
     calibration: Path | None,
     calibration_samples: int,
     holdout: float,
+    int8_ops: str,
     dictionary: str | None,
     use_space_char: bool | None,
     image_shape: str | None,
@@ -112,6 +121,9 @@ def convert(
 
     The output is checked (onnx.checker; the new model against the source on text crops at several
     widths) before it replaces OUT; a failed check writes nothing and exits 1.
+
+    --int8 --calibration DIR quantizes the verified model (ONNX: ONNX Runtime; OpenVINO: NNCF) and
+    reports word accuracy before and after on a held-out share of DIR.
     """
     from crnn_cli.convert import ConvertOptions
     from crnn_cli.convert import convert as run_convert
@@ -132,6 +144,7 @@ def convert(
         calibration=calibration,
         calibration_samples=calibration_samples,
         holdout=holdout,
+        int8_ops=int8_ops,
     )
     console = stderr_console()
     with console.status(f"converting {source} -> {target}"):

@@ -101,9 +101,7 @@ def glob_recursive(pattern: str) -> list[str]:
         base = os.sep
     wanted = tuple(p for p in parts[first:] if p)
     found = (
-        path
-        for path, rel in _walk(base or os.curdir, True, lambda name: True)
-        if _match_parts(wanted, rel)
+        path for path, rel in _walk(base or os.curdir, True, lambda name: True) if _match_parts(wanted, rel)
     )
     return sorted(found if base else (os.path.relpath(p) for p in found))
 

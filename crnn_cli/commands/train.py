@@ -53,7 +53,7 @@ def train(
     quiet: bool,
 ) -> None:
     """Train a CRNN. Metrics go to <save_model_dir>/metrics.jsonl, a training-curve PNG beside it, and
-    best.pt / latest.pt checkpoints (atomic, resumable). Ctrl-C or SIGTERM saves latest.pt and stops.
+    best_accuracy.pt / latest.pt checkpoints (atomic, resumable). Ctrl-C or SIGTERM saves latest.pt and stops.
 
     \b
     Several processes (DDP):

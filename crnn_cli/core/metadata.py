@@ -25,12 +25,13 @@ what there is and leaves the rest to the input shape and the user's options.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from crnn_cli.core.charset import Charset, charset_from_symbols
-from crnn_cli.core.errors import MetadataError
+from crnn_cli.core.errors import MetadataError, UsageError
 from crnn_cli.core.preprocess import PreprocessConfig
 
 SCHEMA_VERSION = 1
@@ -41,6 +42,15 @@ RAPIDOCR_KEY = "character"
 def default_width(height: int) -> int:
     """PaddleOCR's usual (minimum) width for a height: 3x48x320 for PP-OCR, 3x32x100 for CRNN."""
     return 320 if height == 48 else max(16, round(height * 100 / 32))
+
+
+def _per_channel(values: tuple[float, ...], channels: int) -> tuple[float, ...]:
+    """Normalisation values for ``channels``: equal per-channel values collapse to one, so the default
+    (0.5, 0.5, 0.5) also fits a grey model."""
+    values = tuple(values)
+    if len(values) not in (1, channels) and len(set(values)) == 1:
+        return values[:1]
+    return values
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,8 @@ class ModelMetadata:
             width=self.width or default_width(self.height),
             dynamic_width=self.dynamic_width,
             max_width=max(self.max_width, self.width or 0),
-            mean=tuple(self.mean),
-            std=tuple(self.std),
+            mean=_per_channel(self.mean, self.channels),
+            std=_per_channel(self.std, self.channels),
         )
         cfg.update({k: v for k, v in overrides.items() if v is not None})
         return PreprocessConfig(**cfg)
@@ -165,9 +175,20 @@ class ModelMetadata:
                 producer=str(data.get("producer", "")),
                 dictionary=str(data.get("dictionary", "")),
                 extra=dict(data.get("extra", {}) or {}),
-            )
-        except (TypeError, ValueError, AttributeError) as exc:
+            )._checked()
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:  # int(inf), float(10**400)
             raise MetadataError(f"crnn metadata is malformed: {exc}") from None
+
+    def _checked(self) -> ModelMetadata:
+        """Self, or MetadataError when the input it describes could never be built. Checked on load so
+        that the error names the model's metadata instead of surfacing later as a bad option."""
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise MetadataError("crnn metadata 'normalize' holds a value that is not a finite number")
+        try:
+            replace(self, height=self.height or 32).preprocess()  # height may be left to --image-shape
+        except UsageError as exc:
+            raise MetadataError(f"crnn metadata describes an input crnn cannot build: {exc}") from None
+        return self
 
     @classmethod
     def from_props(cls, props: Mapping[str, str]) -> ModelMetadata | None:
@@ -175,8 +196,10 @@ class ModelMetadata:
         if METADATA_KEY in props:
             try:
                 data = json.loads(props[METADATA_KEY])
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, TypeError) as exc:
                 raise MetadataError(f"crnn metadata is not valid JSON: {exc}") from None
+            except RecursionError:  # a hostile file can nest arrays deeper than the parser recurses
+                raise MetadataError("crnn metadata is not valid JSON: nested too deeply") from None
             return cls.from_json(data)
         if RAPIDOCR_KEY in props:
             chars = props[RAPIDOCR_KEY].splitlines()

@@ -1,0 +1,144 @@
+"""Augmentation of real text crops (PaddleOCR ``RecAug`` style), numpy + OpenCV, driven by a given RNG.
+
+TIA-style warps move control points along the top and bottom edges of the crop and resample the image
+through the displaced grid: ``distort`` jitters every point, ``stretch`` slides segment boundaries
+sideways (local squash/stretch), ``perspective`` tilts the whole crop. Photometric operations: colour
+(HSV) shift, brightness/contrast jitter, Gaussian blur, Gaussian noise, inversion, and a small crop of
+rows. Each operation fires with its own probability (RecAugOp); all randomness comes from the ``rng``
+argument, so a sample's augmentation is a function of its seed, whatever worker draws it.
+
+Images: H x W x 3 uint8 BGR in, same layout out (the size may change slightly with crop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from crnn_cli.core.images import cv2
+
+
+def _grid_warp(img: np.ndarray, top: np.ndarray, bottom: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Resample ``img`` so that output column xs[i] at the top (bottom) edge reads from ``top[i]``
+    (``bottom[i]``), each an (x, y) source point; in between, sources are linearly interpolated."""
+    h, w = img.shape[:2]
+    cols = np.arange(w, dtype=np.float32)
+    top_x, top_y = np.interp(cols, xs, top[:, 0]), np.interp(cols, xs, top[:, 1])
+    bot_x, bot_y = np.interp(cols, xs, bottom[:, 0]), np.interp(cols, xs, bottom[:, 1])
+    t = (np.arange(h, dtype=np.float32) / max(h - 1, 1))[:, None]  # 0 at the top row, 1 at the bottom
+    map_x = ((1 - t) * top_x[None, :] + t * bot_x[None, :]).astype(np.float32)
+    map_y = ((1 - t) * top_y[None, :] + t * bot_y[None, :]).astype(np.float32)
+    return cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _control_points(w: int, h: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    # Roughly one segment per character-sized chunk (a crop h high holds about w/h characters).
+    segments = int(np.clip(round(w / max(h, 1)), 1, 8)) + int(rng.integers(0, 2))
+    return np.linspace(0, w - 1, segments + 1).astype(np.float32), segments
+
+
+def tia_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Jitter every control point by up to a quarter of the crop height (or of a segment's width)."""
+    h, w = img.shape[:2]
+    xs, segments = _control_points(w, h, rng)
+    amount = 0.25 * min(h, w / segments)
+    top = np.stack([xs, np.zeros_like(xs)], 1) + rng.uniform(-amount, amount, (len(xs), 2))
+    bottom = np.stack([xs, np.full_like(xs, h - 1)], 1) + rng.uniform(-amount, amount, (len(xs), 2))
+    return _grid_warp(img, top.astype(np.float32), bottom.astype(np.float32), xs)
+
+
+def tia_stretch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Slide inner segment boundaries sideways (same on top and bottom): characters widen or narrow."""
+    h, w = img.shape[:2]
+    xs, segments = _control_points(w, h, rng)
+    src = xs.copy()
+    if segments > 1:
+        step = (w - 1) / segments
+        src[1:-1] += rng.uniform(-0.4 * step, 0.4 * step, segments - 1)
+    top = np.stack([src, np.zeros_like(src)], 1)
+    bottom = np.stack([src, np.full_like(src, h - 1)], 1)
+    return _grid_warp(img, top.astype(np.float32), bottom.astype(np.float32), xs)
+
+
+def tia_perspective(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Tilt the crop: each corner moves vertically by up to a third of the height."""
+    h, w = img.shape[:2]
+    d = h / 3.0
+    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    dst = src + np.float32(
+        [[0, rng.uniform(0, d)], [0, rng.uniform(0, d)], [0, -rng.uniform(0, d)], [0, -rng.uniform(0, d)]]
+    )
+    matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+    return cv2.warpPerspective(img, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_rows(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cut up to 10 % of the rows from the top or the bottom (detector boxes are rarely exact)."""
+    h = img.shape[0]
+    cut = int(rng.integers(1, max(2, h // 10 + 1)))
+    if h - cut < 8:
+        return img
+    return img[cut:] if rng.random() < 0.5 else img[: h - cut]
+
+
+def hsv_shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shift hue, scale saturation and value: a different ink / paper colour."""
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-18, 18)) % 180
+    hsv[..., 1] *= rng.uniform(0.6, 1.4)
+    hsv[..., 2] *= rng.uniform(0.7, 1.3)
+    return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+
+
+def jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness and contrast change around the crop's mean."""
+    f = img.astype(np.float32)
+    mean = f.mean()
+    out = (f - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-30, 30)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blur; the kernel stays small for small crops so strokes survive."""
+    h = img.shape[0]
+    sigma = rng.uniform(0.4, 1.2 if h < 40 else 1.8)
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
+
+
+def noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Additive Gaussian noise, sigma up to 12 grey levels."""
+    sigma = rng.uniform(2, 12)
+    return np.clip(img.astype(np.float32) + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+
+def reverse(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Invert: light text on a dark background."""
+    return 255 - img
+
+
+_TIA = (tia_distort, tia_stretch, tia_perspective)
+_PHOTOMETRIC = (
+    ("crop", crop_rows),
+    ("hsv_aug", hsv_shift),
+    ("jitter", jitter),
+    ("blur", blur),
+    ("noise", noise),
+    ("reverse", reverse),
+)
+
+
+def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Apply each operation with its probability (keys: tia, crop, hsv_aug, jitter, blur, noise, reverse).
+
+    Crops smaller than 10 x 10 pixels are left alone: warping them destroys the text.
+    """
+    h, w = img.shape[:2]
+    if h < 10 or w < 10:
+        return img
+    if rng.random() < probabilities.get("tia", 0.0):
+        img = _TIA[int(rng.integers(len(_TIA)))](img, rng)
+    for name, op in _PHOTOMETRIC:
+        if rng.random() < probabilities.get(name, 0.0):
+            img = op(img, rng)
+    return np.ascontiguousarray(img)

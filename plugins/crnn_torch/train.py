@@ -1,0 +1,766 @@
+"""`crnn train`: train a CRNN from a PaddleOCR-style config, resumable, single process or DDP.
+
+Read top to bottom: ``train()`` loads the config and runs a ``TorchTrainer``. The trainer builds the
+model (config.resolve_arch -> models.build_model), the data (data.py), the optimiser and schedule
+(optim.py), then ``fit()`` loops: a step is forward (autocast when AMP is on), CTC loss in float32,
+a skip if the loss or gradients are not finite, gradient clipping, optimiser and EMA update. Every
+``eval_batch_step`` it evaluates (PaddleOCR RecMetric) and saves ``latest.pt`` and, when the main
+indicator improves, ``best_accuracy.pt``; metrics go to ``metrics.jsonl`` and ``curves.png``.
+
+SIGINT / SIGTERM finish the current step, save ``latest.pt`` and return; ``--resume`` continues the
+same run (weights, optimiser, schedule, RNG and data position restored). Under torchrun (RANK and
+WORLD_SIZE set) the model runs as DistributedDataParallel; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from crnn_cli.core.charset import Charset, load_charset
+from crnn_cli.core.ctc import decode_greedy
+from crnn_cli.core.errors import ConfigError, DatasetError, ModelError
+from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.metrics import Accumulator
+from crnn_torch import checkpoint as ckpt_io
+from crnn_torch.config import load_config, resolve_arch, to_plain
+from crnn_torch.config_schema import TrainConfig
+from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
+from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(use_cuda: bool) -> DistInfo:
+    """Join the torchrun job described by RANK / WORLD_SIZE / LOCAL_RANK (nccl on CUDA, gloo on CPU)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return DistInfo()
+    info = DistInfo(
+        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
+    )
+    if info.enabled and not torch.distributed.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(info.local_rank)
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    return info
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Reporter:
+    """Log lines and a progress bar on stderr (rank 0 only; the bar only on a terminal)."""
+
+    def __init__(self, quiet: bool, active: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, quiet=quiet or not active, highlight=False)
+        self.progress: Any = None
+        self._task: Any = None
+        self.bar = active and not quiet and self.console.is_terminal
+
+    def info(self, message: str) -> None:
+        (self.progress.console if self.progress is not None else self.console).print(
+            message, markup=False, soft_wrap=True
+        )
+
+    def start(self, total: int, done: int) -> None:
+        if not self.bar:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self._task = self.progress.add_task("train", total=total, completed=done, status="")
+
+    def advance(self, step: int, status: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self._task, completed=step, status=status)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def autocast_dtype(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether a GradScaler is needed) for Global.amp on ``device``."""
+    if mode == "off":
+        return None, False
+    if device.type == "cuda":
+        if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
+            return torch.float16, True
+        return torch.bfloat16, False
+    if mode == "fp16":
+        raise ConfigError("Global.amp: fp16 needs CUDA; on CPU use bf16 or false")
+    return (torch.bfloat16, False) if mode == "bf16" else (None, False)  # "auto" on CPU: full precision
+
+
+class TorchTrainer:
+    """Everything a training run holds. ``fit()`` runs it; ``train_step``/``evaluate`` are usable alone
+    (a benchmark can time ``train_step`` on batches from ``self.train_loader``)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        resume: str | Path | None = None,
+        device: str | None = None,
+        quiet: bool = False,
+        config_source: str | None = None,
+    ) -> None:
+        if config.Train is None:
+            raise ConfigError(f"{config_source or 'the config'}: no Train section: nothing to train on")
+        self.config = config
+        self.train_split = config.Train  # not None, checked above
+        g = config.Global
+        self.config_source = config_source
+        want = device or g.device
+        if want == "auto":
+            want = "cuda" if g.use_gpu and torch.cuda.is_available() else "cpu"
+        self.dist = init_distributed(want.startswith("cuda"))
+        if want == "cuda":
+            want = f"cuda:{self.dist.local_rank}"
+        self.device = torch.device(want)
+        self.report = Reporter(quiet, self.dist.main)
+        if g.threads:
+            torch.set_num_threads(g.threads)
+        if g.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(g.seed)
+
+        self._build_model()
+        self._build_data()
+        self._build_optimisation()
+
+        # Progress state (restored by resume).
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.last_eval: dict[str, Any] | None = None
+        self.skipped_steps = 0
+        self._saved_step: int | None = None
+        self._stop_signal: str | None = None
+        self._stop_flag = False
+        self.save_dir = Path(g.save_model_dir)
+        self.metrics_path = self.save_dir / "metrics.jsonl"
+        self.curves_path = self.save_dir / "curves.png"
+        self._records: list[dict[str, Any]] = []
+
+        resume = resume or g.checkpoints
+        if resume:
+            self.restore(resume)
+            self._load_records()
+        elif g.pretrained_model:
+            report = ckpt_io.load_pretrained(self.model, g.pretrained_model)
+            self.report.info(f"pretrained: {report.summary()}")
+            if self.ema is not None:
+                self.ema = Ema(self.model, g.ema_decay)
+
+    def _build_model(self) -> None:
+        """Dictionary, preprocessing and network (seeded: the same config builds the same weights)."""
+        config, g = self.config, self.config.Global
+        self.charset: Charset = load_charset(g.character_dict_path, use_space_char=g.use_space_char)
+        self.preprocess = preprocess_config(self.train_split.dataset)
+        from crnn_torch.models import build_model, canonical_arch
+
+        arch, kwargs = resolve_arch(config.Architecture)
+        self.arch = canonical_arch(arch)
+        self.model: nn.Module = build_model(
+            self.arch, self.charset.num_classes, in_channels=self.preprocess.channels, **kwargs
+        ).to(self.device)
+        built = dict(getattr(self.model, "config", {}))
+        self.arch_kwargs = {k: v for k, v in built.items() if k not in ("arch", "num_classes")} or {
+            "in_channels": self.preprocess.channels,
+            **kwargs,
+        }
+
+    def _build_data(self) -> None:
+        """Sources, epoch plans and loaders; labels are read and filtered before any worker starts."""
+        config, g = self.config, self.config.Global
+        self.train_leaves = build_leaves(
+            self.train_split.dataset, self.charset, g.max_text_length, g.seed, "Train.dataset"
+        )
+        pin = self.device.type == "cuda"
+        self.train_loader, self.train_sampler = make_loader(
+            self.train_leaves, self.preprocess, self.charset, self.train_split.loader, g.seed,
+            train=True, rank=self.dist.rank, world=self.dist.world, pin_memory=pin,
+        )  # fmt: skip
+        self.steps_per_epoch = len(self.train_sampler)
+        if self.steps_per_epoch == 0:
+            raise DatasetError(
+                f"Train.dataset: {self.train_sampler.plan.size} samples per epoch make no full batch of "
+                f"{self.train_split.loader.batch_size_per_card} x {self.dist.world} processes; lower "
+                "Train.loader.batch_size_per_card or add data"
+            )
+        self.eval_loader = None
+        self.eval_leaves: list[Any] = []
+        if config.Eval is not None:
+            self.eval_leaves = build_leaves(
+                config.Eval.dataset, self.charset, g.max_text_length, g.seed, "Eval.dataset", for_eval=True
+            )
+            eval_pre = preprocess_config(config.Eval.dataset, fallback=self.preprocess)
+            self.eval_loader, self.eval_sampler = make_loader(
+                self.eval_leaves, eval_pre, self.charset, config.Eval.loader, g.seed,
+                train=False, rank=self.dist.rank, world=self.dist.world, pin_memory=pin,
+            )  # fmt: skip
+
+    def _build_optimisation(self) -> None:
+        """Optimiser, schedule, AMP, EMA, clipping, CTC loss and the DDP wrapper."""
+        config, g = self.config, self.config.Global
+        self.total_steps = g.max_steps or g.epoch_num * self.steps_per_epoch
+        self.optimizer = build_optimizer(self.model, config.Optimizer, config.Architecture.Head.fc_decay)
+        self.schedule = LrSchedule(config.Optimizer.lr, self.steps_per_epoch, self.total_steps)
+        self.amp_dtype, need_scaler = autocast_dtype(g.amp_mode, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if need_scaler else None
+        self.ema = Ema(self.model, g.ema_decay) if g.ema else None
+        self.clip = g.grad_clip or (config.Optimizer.clip_norm or 0.0)
+        self.ctc = nn.CTCLoss(blank=0, reduction="none", zero_infinity=True)
+        self.net: nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    # -- metadata and checkpoints --------------------------------------------------------------------
+
+    def metadata(self) -> ModelMetadata:
+        from crnn_cli import __version__
+
+        p = self.preprocess
+        meta = ModelMetadata(
+            channels=p.channels,
+            height=p.height,
+            width=p.width,
+            dynamic_width=p.dynamic_width,
+            max_width=p.max_width,
+            mean=tuple(p.mean),
+            std=tuple(p.std),
+            architecture=self.arch,
+            producer=f"crnn {__version__}",
+        )
+        return meta.with_charset(self.charset)
+
+    def _rng_states(self) -> list[dict[str, Any]]:
+        state = ckpt_io.capture_rng()
+        if not self.dist.enabled:
+            return [state]
+        gathered: list[Any] = [None] * self.dist.world
+        torch.distributed.all_gather_object(gathered, state)
+        return gathered
+
+    def sync_buffers(self) -> None:
+        """Average BatchNorm running statistics over the ranks (collective; no-op alone).
+
+        DDP keeps parameters equal but each rank updates its running statistics from its own batches;
+        the average estimates them from all the data and leaves every rank with the same model.
+        """
+        if not self.dist.enabled:
+            return
+        with torch.no_grad():
+            for buf in self.model.buffers():
+                if buf.is_floating_point():
+                    torch.distributed.all_reduce(buf)
+                    buf.div_(self.dist.world)
+
+    def payload(self) -> dict[str, Any]:
+        """The checkpoint dict (see checkpoint.py); collective under DDP (gathers every rank's RNG)."""
+        from crnn_cli import __version__
+
+        self.sync_buffers()
+
+        def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+        raw = cpu(self.model.state_dict())
+        out: dict[str, Any] = {
+            "format": ckpt_io.FORMAT,
+            "format_version": ckpt_io.FORMAT_VERSION,
+            "crnn_version": __version__,
+            "torch_version": str(torch.__version__),
+            "arch": self.arch,
+            "arch_kwargs": dict(self.arch_kwargs),
+            "num_classes": self.charset.num_classes,
+            "characters": list(self.charset.symbols),
+            "metadata": self.metadata().to_json(),
+            "model": cpu(self.ema.shadow) if self.ema is not None else raw,
+            "config": to_plain(self.config),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(self.step),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "step": self.step,
+            "epoch": self.epoch,
+            "data": self.train_sampler.state_dict(self.batch_in_epoch),
+            "rng": self._rng_states(),
+            "metrics": self.last_eval,
+            "best": self.best,
+            "best_step": self.best_step,
+            "skipped_steps": self.skipped_steps,
+        }
+        if self.ema is not None:
+            out["raw_model"] = raw
+        return out
+
+    def save(self, *names: str) -> Path | None:
+        """Write the checkpoint under each name (latest, best_accuracy, iter_epoch_N); rank 0 writes."""
+        payload = self.payload()  # every rank: the RNG gather is collective
+        if "latest" in names:
+            self._saved_step = self.step  # on every rank, so that all take the same decisions
+        if not self.dist.main:
+            return None
+        path = None
+        for name in names:
+            path = ckpt_io.save_checkpoint(payload, self.save_dir / f"{name}{ckpt_io.SUFFIX}")
+        return path
+
+    def restore(self, path: str | Path) -> None:
+        """Continue a run from its checkpoint: weights, optimiser, schedule, EMA, RNG, data position."""
+        ck = ckpt_io.load_checkpoint(path)
+        if ck["arch"] != self.arch or int(ck["num_classes"]) != self.charset.num_classes:
+            raise ModelError(
+                f"{path}: checkpoint is a {ck['arch']} with {ck['num_classes']} classes, the config builds a "
+                f"{self.arch} with {self.charset.num_classes}; resume with the config it was trained with"
+            )
+        if list(ck.get("characters") or []) != list(self.charset.symbols):
+            raise ModelError(f"{path}: checkpoint was trained with another dictionary than this config's")
+        self.model.load_state_dict(ck.get("raw_model") or ck["model"])
+        if ck.get("optimizer"):
+            self.optimizer.load_state_dict(ck["optimizer"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        if self.ema is not None:
+            if ck.get("ema"):
+                self.ema.load_state_dict(ck["ema"])
+            else:
+                self.ema = Ema(self.model, self.config.Global.ema_decay)
+        self.step, self.epoch = int(ck["step"]), int(ck["epoch"])
+        data = ck.get("data") or {}
+        self.batch_in_epoch = int(data.get("batch", 0))
+        old_world = int(data.get("world_size", 1))
+        if old_world != self.dist.world:  # same samples seen, in other batches: position in samples
+            self.batch_in_epoch = self.batch_in_epoch * old_world // self.dist.world
+            self.report.info(f"resume: world size {old_world} -> {self.dist.world}; data position rescaled")
+        self.best, self.best_step = ck.get("best"), ck.get("best_step")
+        self.last_eval = ck.get("metrics")
+        self.skipped_steps = int(ck.get("skipped_steps", 0))
+        states = ck.get("rng") or []
+        if states:
+            ckpt_io.restore_rng(states[self.dist.rank % len(states)])
+        self.report.info(f"resumed from {path}: {ckpt_io.describe(ck)}")
+
+    # -- one step ------------------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+        """Mean per-sample CTC loss, in float32 whatever the autocast dtype. logits: N, T, C."""
+        with torch.autocast(self.device.type, enabled=False):
+            log_probs = logits.float().log_softmax(2).transpose(0, 1)  # T, N, C
+            t, n = log_probs.shape[:2]
+            lengths = torch.full((n,), t, dtype=torch.long, device=log_probs.device)
+            return self.ctc(log_probs, targets, lengths, target_lengths).mean()
+
+    def _any_rank(self, *flags: bool) -> list[bool]:
+        """Each flag OR-ed over all ranks (one small all-reduce), so ranks take the same decisions."""
+        if not self.dist.enabled:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    @torch.no_grad()
+    def _restore_buffers(self, saved: list[torch.Tensor]) -> None:
+        for buf, old in zip(self.model.buffers(), saved):
+            buf.copy_(old)
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """One optimiser step on ``batch`` (collate output). Returns loss, lr, and whether it was skipped."""
+        self.net.train()
+        lr = self.schedule.apply(self.optimizer, self.step)
+        images = batch["images"].to(self.device, non_blocking=True)
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        lengths = batch["target_lengths"].to(self.device, non_blocking=True)
+        # The forward pass updates BatchNorm statistics; a batch that turns out bad must not leave NaN
+        # there, so keep a copy (a few thousand numbers) to put back.
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        with self._autocast():
+            logits = self.net(images)
+        loss = self.loss(logits, targets, lengths)
+        bad_loss, self._stop_flag = self._any_rank(
+            not bool(torch.isfinite(loss)), self._stop_signal is not None
+        )
+        out = {"loss": float(loss.detach()), "lr": lr, "skipped": None, "logits": logits.detach()}
+        if bad_loss:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._restore_buffers(buffers)
+            out["skipped"] = "non-finite loss"
+            return out
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.clip if self.clip > 0 else float("inf"))
+        if not torch.isfinite(norm):  # gradients are all-reduced, so every rank sees the same norm
+            if self.scaler is not None:
+                self.scaler.update()  # lets the scaler lower its scale, as it would have
+            self.optimizer.zero_grad(set_to_none=True)
+            self._restore_buffers(buffers)
+            out["skipped"] = "non-finite gradients"
+            return out
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        out["grad_norm"] = float(norm)
+        return out
+
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _eval_weights(self) -> Iterator[None]:
+        """Evaluate the EMA weights when EMA is on; the trained weights come back afterwards."""
+        if self.ema is None:
+            yield
+            return
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.ema.shadow)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(saved)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Word accuracy and normalised edit distance on the Eval set (PaddleOCR RecMetric)."""
+        if self.eval_loader is None:
+            raise ConfigError("no Eval section in the config: nothing to evaluate on")
+        metric = self.config.Metric
+        protocol, mode = ("benchmark", "strip") if metric.is_filter else ("paddle", "drop")
+        total = Accumulator(protocol, mode)
+        parts = [Accumulator(protocol, mode) for _ in self.eval_leaves]
+        self.eval_sampler.set_epoch(0)
+        self.sync_buffers()
+        with self._eval_weights():
+            self.model.eval()
+            for batch in self.eval_loader:
+                images, widths = batch["images"], batch["widths"]
+                # Each crop runs at its own padded width, as at inference: a result never depends on the
+                # batch's widest neighbour (the BiLSTM would see the extra padding).
+                for width in torch.unique(widths).tolist():
+                    rows = torch.nonzero(widths == width).flatten().tolist()
+                    with self._autocast():
+                        logits = self.model(images[rows, :, :, :width].to(self.device))
+                    probs = logits.float().softmax(-1).cpu().numpy()
+                    for d, i in zip(decode_greedy(probs, self.charset), rows):
+                        total.add(d.text, batch["texts"][i], d.confidence)
+                        parts[batch["sources"][i]].add(d.text, batch["texts"][i], d.confidence)
+            self.model.train()
+        sums = [total.count, total.correct, total.ned_sum] + [v for a in parts for v in (a.count, a.correct)]
+        if self.dist.enabled:
+            t = torch.tensor(sums, dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(t)
+            sums = t.tolist()
+        count, correct, ned = sums[:3]
+        result: dict[str, Any] = {
+            "acc": correct / count if count else 0.0,
+            "norm_edit_dis": 1.0 - ned / count if count else 0.0,
+            "count": int(count),
+        }
+        if len(parts) > 1:
+            result["per_dataset"] = {
+                leaf.name: (sums[3 + 2 * i + 1] / sums[3 + 2 * i] if sums[3 + 2 * i] else 0.0)
+                for i, leaf in enumerate(self.eval_leaves)
+            }
+        return result
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.main:
+            return
+        self._records.append(record)
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        with self.metrics_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _eval_and_save(self) -> None:
+        result = self.evaluate()
+        self.last_eval = {"step": self.step, **result}
+        key = self.config.Metric.main_indicator
+        value = float(result[key])
+        weights = self.ema.shadow.values() if self.ema is not None else self.model.state_dict().values()
+        improved = math.isfinite(value) and (self.best is None or value > self.best)
+        names = ["latest"]
+        if improved and all_finite(weights):
+            self.best, self.best_step = value, self.step
+            names.append("best_accuracy")
+        elif improved:
+            self.report.info(f"step {self.step}: weights hold NaN/inf; not saved as best")
+        self._log({"event": "eval", "step": self.step, "epoch": self.epoch, **result, "best": self.best})
+        self.save(*names)
+        best = f"{self.best:.4f}" if self.best is not None else "n/a"
+        self.report.info(
+            f"eval step {self.step}: acc {result['acc']:.4f} norm_edit_dis {result['norm_edit_dis']:.4f} "
+            f"({result['count']} samples); best {key} {best}"
+        )
+        if self.dist.main:
+            from crnn_torch.curves import plot_curves
+
+            plot_curves(self._records, self.curves_path, title=str(self.save_dir))
+
+    def _eval_due(self) -> bool:
+        if self.eval_loader is None:
+            return False
+        start, interval = self.config.Global.eval_start_interval
+        return self.step > start and (self.step - start) % interval == 0
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask the loop to stop after the current step; a second Ctrl-C aborts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_signal = signal.Signals(signum).name
+            self.report.info(f"{self._stop_signal}: finishing this step, then saving a checkpoint")
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _load_records(self) -> None:
+        """On resume: the metrics logged up to the checkpoint (for the curves); later ones are dropped."""
+        if not self.dist.main or not self.metrics_path.is_file():
+            return
+        from crnn_torch.curves import read_metrics
+
+        self._records = [r for r in read_metrics(self.metrics_path) if int(r.get("step", 0)) <= self.step]
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self._records)
+        self.metrics_path.write_text(lines, encoding="utf-8")
+
+    def _write_config(self) -> None:
+        if not self.dist.main:
+            return
+        import yaml
+
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        from crnn_cli.core.fileio import write_bytes_atomic
+
+        text = yaml.safe_dump(to_plain(self.config), sort_keys=False, allow_unicode=True)
+        write_bytes_atomic(self.save_dir / "config.yml", text.encode("utf-8"))
+
+    def fit(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train until the configured end (or ``stop_at`` steps, saving a resumable checkpoint)."""
+        g = self.config.Global
+        for line in stats_lines(self.train_leaves):
+            self.report.info(f"train data: {line}")
+        for line in stats_lines(self.eval_leaves):
+            self.report.info(f"eval data: {line}")
+        self.report.info(
+            f"{self.arch} ({sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters), "
+            f"{self.charset.num_classes} classes, input {self.preprocess.channels}x{self.preprocess.height}x"
+            f"{'dynamic' if self.preprocess.dynamic_width else self.preprocess.width}, {self.steps_per_epoch} "
+            f"steps/epoch x {self.dist.world} process(es), {self.total_steps} steps, device {self.device}"
+        )
+        self._write_config()
+        if self.dist.main and not self._records and self.metrics_path.exists():
+            self.metrics_path.unlink()  # a fresh run in a used folder: its old log would mix in
+        self._log({"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world})
+        losses: deque[float] = deque(maxlen=g.log_smooth_window)
+        started, seen, start_step = time.monotonic(), 0, self.step
+        finished = self.step >= self.total_steps
+        stopped_early = False
+        with self._signals():
+            self.report.start(self.total_steps, self.step)
+            try:
+                while not finished and not stopped_early:
+                    self.train_sampler.set_epoch(self.epoch, self.batch_in_epoch)
+                    for batch in self.train_loader:
+                        out = self.train_step(batch)
+                        self.step += 1
+                        self.batch_in_epoch += 1
+                        seen += len(batch["texts"]) * self.dist.world
+                        if out["skipped"]:
+                            self.skipped_steps += 1
+                            self.report.info(
+                                f"step {self.step}: skipped ({out['skipped']}, loss {out['loss']})"
+                            )
+                            self._log({"event": "skip", "step": self.step, "reason": out["skipped"]})
+                        else:
+                            losses.append(out["loss"])
+                        if self.step % g.print_batch_step == 0 and losses:
+                            self._log_train(out, batch, losses, seen, started)
+                        self.report.advance(self.step, f"loss {np.mean(losses):.3f}" if losses else "")
+                        if self._eval_due():
+                            self._eval_and_save()
+                        finished = self.step >= self.total_steps
+                        stopped_early = self._stop_flag or (stop_at is not None and self.step >= stop_at)
+                        if finished or stopped_early:
+                            break
+                    else:  # the epoch ran out
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        if g.save_epoch_step and self.epoch % g.save_epoch_step == 0:
+                            self.save(f"iter_epoch_{self.epoch}")
+            finally:
+                self.report.stop()
+            if finished and self.eval_loader is not None and (self.last_eval or {}).get("step") != self.step:
+                self._eval_and_save()  # a final number for the summary
+            elif self._saved_step != self.step:
+                self.save("latest")
+        elapsed = time.monotonic() - started
+        latest = ckpt_io.latest_path(self.save_dir)
+        summary: dict[str, Any] = {
+            "steps": self.step,
+            "epoch": self.epoch,
+            "finished": finished,
+            "interrupted": self._stop_signal,
+            "skipped_steps": self.skipped_steps,
+            "loss": float(np.mean(losses)) if losses else None,
+            "last_eval": self.last_eval,
+            "best": {"metric": self.config.Metric.main_indicator, "value": self.best, "step": self.best_step},
+            "latest": str(latest),
+            "best_path": str(ckpt_io.best_path(self.save_dir)) if self.best is not None else None,
+            "metrics": str(self.metrics_path),
+            "curves": str(self.curves_path) if self.curves_path.exists() else None,
+            "seconds": elapsed,
+            "samples_per_second": seen / elapsed if elapsed > 0 else 0.0,
+            "steps_this_run": self.step - start_step,
+            "data": {"train": stats_dict(self.train_leaves), "eval": stats_dict(self.eval_leaves)},
+        }
+        if not finished:
+            source = f"-c {self.config_source} " if self.config_source else ""
+            summary["resume_command"] = f"crnn train {source}--resume {latest}"
+            why = f"{self._stop_signal} received" if self._stop_signal else f"stopped at step {self.step}"
+            self.report.info(f"{why}; saved {latest}. Resume with: {summary['resume_command']}")
+        else:
+            self.report.info(f"done: {self.step} steps; latest {latest}")
+        return summary
+
+    def _log_train(
+        self, out: dict[str, Any], batch: dict[str, Any], losses: deque, seen: int, t0: float
+    ) -> None:
+        record = {
+            "event": "train",
+            "step": self.step,
+            "epoch": self.epoch,
+            "loss": float(np.mean(losses)),
+            "lr": out["lr"],
+            "samples_per_s": seen / max(time.monotonic() - t0, 1e-9),
+            "skipped": self.skipped_steps,
+        }
+        if self.config.Global.cal_metric_during_train:
+            probs = out["logits"].float().softmax(-1).cpu().numpy()
+            acc = Accumulator("paddle")
+            for d, label in zip(decode_greedy(probs, self.charset), batch["texts"]):
+                acc.add(d.text, label)
+            record["acc"] = acc.accuracy
+        self._log(record)
+        self.report.info(
+            f"epoch {self.epoch + 1} step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
+            f"lr {record['lr']:.2e} {record['samples_per_s']:.1f} samples/s"
+            + (f" acc {record['acc']:.3f}" if "acc" in record else "")
+        )
+
+    def close(self) -> None:
+        """Stop data workers and leave the process group."""
+        for loader in (self.train_loader, self.eval_loader):
+            it = getattr(loader, "_iterator", None)
+            if it is not None and hasattr(it, "_shutdown_workers"):
+                it._shutdown_workers()
+        if self.dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def train(
+    config_path: str | Path | None,
+    overrides: Sequence[str] = (),
+    resume: str | Path | None = None,
+    *,
+    device: str | None = None,
+    quiet: bool = False,
+    stop_at: int | None = None,
+) -> dict[str, Any]:
+    """Train from a config file (or, with only ``resume``, the config stored in the checkpoint).
+
+    overrides: ``Key.sub=value`` strings, as ``-o`` takes them. stop_at: stop after that many steps and
+    save a resumable checkpoint, as an interrupt would. Returns a summary (see ``TorchTrainer.fit``) on
+    rank 0, and an empty dict on the other ranks of a torchrun job (so a job reports once).
+    """
+    if config_path is not None:
+        config = load_config(config_path, overrides)
+        source = str(config_path)
+    elif resume is not None:
+        from crnn_torch.config import config_from_dict
+
+        stored = ckpt_io.load_checkpoint(resume).get("config")
+        if not isinstance(stored, dict):
+            raise ConfigError(f"{resume}: the checkpoint holds no config; give one with -c")
+        config = config_from_dict(stored, overrides, source=f"{resume} (stored config)")
+        source = None
+    else:
+        raise ConfigError("give a config (-c FILE or a shipped name) or a checkpoint to resume")
+    trainer = TorchTrainer(config, resume=resume, device=device, quiet=quiet, config_source=source)
+    try:
+        summary = trainer.fit(stop_at=stop_at)
+        return summary if trainer.dist.main else {}
+    finally:
+        trainer.close()

@@ -1,0 +1,419 @@
+"""`crnn train` end to end on an easy synthetic task: learning, resume, signals, DDP, NaN handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from crnn_torch import checkpoint as ck
+from crnn_torch.config import config_from_dict
+from crnn_torch.data import EVAL_SEED_OFFSET
+from crnn_torch.train import TorchTrainer, train
+from train_util import tiny_config, write_config
+
+from crnn_cli.core.ctc import decode_greedy
+from crnn_cli.core.preprocess import Preprocessor
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "tests"))
+    return env
+
+
+@pytest.mark.slow
+def test_learns_easy_synthetic_task(tmp_path: Path) -> None:
+    """300 steps on clean 1-4 digit crops: accuracy on held-apart images goes from 0 to well above chance."""
+    config = config_from_dict(tiny_config(tmp_path, steps=300, eval_size=200, eval_every=150))
+    trainer = TorchTrainer(config, quiet=True)
+    try:
+        before = trainer.evaluate()
+        summary = trainer.fit()
+    finally:
+        trainer.close()
+    assert before["acc"] < 0.05  # chance for 1-4 random digits is about 0.03 (one digit guessed right)
+    assert summary["finished"] and summary["steps"] == 300 and summary["skipped_steps"] == 0
+    assert summary["last_eval"]["acc"] > 0.5, summary["last_eval"]  # 0.75-0.98 over seeds 1-7
+    assert summary["last_eval"]["norm_edit_dis"] > 0.6
+    out = tmp_path / "out"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [150, 300]
+    losses = [r["loss"] for r in records if r["event"] == "train"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["best"]["value"] == max(r["acc"] for r in evals)
+
+    # The best checkpoint is self-describing: rebuilt from it alone (model, dictionary, preprocessing),
+    # it reads the held-apart images exactly as the evaluation did.
+    model, meta = ck.model_from_checkpoint(out / "best_accuracy.pt")
+    from crnn_torch.config import synth_config
+
+    from crnn_cli.synth import SynthRenderer
+
+    assert config.Eval is not None
+    renderer = SynthRenderer(synth_config(config.Eval.dataset), meta.charset(), 7 + EVAL_SEED_OFFSET)
+    samples = [renderer.sample(i) for i in range(200)]
+    batch = Preprocessor(meta.preprocess(rotate_vertical=False)).batch([img for img, _ in samples])
+    with torch.no_grad():
+        probs = model(torch.from_numpy(batch)).softmax(-1).numpy()
+    texts = [d.text for d in decode_greedy(probs, meta.charset())]
+    acc = float(np.mean([t == label for t, (_, label) in zip(texts, samples)]))
+    best_step = summary["best"]["step"]
+    assert acc == pytest.approx(next(r["acc"] for r in evals if r["step"] == best_step))
+
+
+def _weights(path: Path, key: str = "model") -> dict[str, torch.Tensor]:
+    return ck.load_checkpoint(path)[key]
+
+
+def test_resume_continues_the_same_run(tmp_path: Path) -> None:
+    """k steps, stop, resume to n == n steps straight through (weights, EMA, optimiser, schedule)."""
+
+    def config(root: Path) -> Path:
+        cfg = tiny_config(root, steps=12, batch=8, hidden=16, schedule="Cosine", eval_every=6, eval_size=16)
+        cfg["Train"]["dataset"]["size"] = 40  # 5 steps per epoch: the stop falls mid-epoch 2
+        cfg["Global"].update(ema=True, ema_decay=0.9, deterministic=True)
+        return write_config(root, cfg)
+
+    straight = train(config(tmp_path / "a"), quiet=True)
+    assert straight["steps"] == 12 and straight["epoch"] == 2
+
+    cfg_b = config(tmp_path / "b")
+    first = train(cfg_b, quiet=True, stop_at=7)
+    assert not first["finished"] and first["steps"] == 7
+    assert "--resume" in first["resume_command"]
+    latest = tmp_path / "b" / "out" / "latest.pt"
+    state = ck.load_checkpoint(latest)
+    assert (state["step"], state["epoch"], state["data"]["batch"]) == (7, 1, 2)
+    resumed = train(cfg_b, resume=latest, quiet=True)
+    assert resumed["finished"] and resumed["steps"] == 12 and resumed["steps_this_run"] == 5
+
+    a, b = tmp_path / "a" / "out" / "latest.pt", latest
+    for key in ("model", "raw_model"):  # EMA weights and trained weights
+        wa, wb = _weights(a, key), _weights(b, key)
+        assert wa.keys() == wb.keys()
+        worst = max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa)
+        assert worst <= 1e-5, (key, worst)
+    oa, ob = ck.load_checkpoint(a)["optimizer"]["state"], ck.load_checkpoint(b)["optimizer"]["state"]
+    assert all(torch.allclose(oa[i]["exp_avg"], ob[i]["exp_avg"], atol=1e-6) for i in oa)
+    assert straight["last_eval"]["acc"] == resumed["last_eval"]["acc"]
+    # a different run really is different: the check above can fail
+    other = train(config(tmp_path / "c"), ["Global.seed=8"], quiet=True)
+    wc = _weights(Path(other["latest"]))
+    assert max(float((wc[k] - _weights(a)[k]).abs().max()) for k in wc if wc[k].is_floating_point()) > 1e-3
+
+
+def test_resume_from_checkpoint_alone(tmp_path: Path) -> None:
+    """`--resume` without a config uses the config stored in the checkpoint; -o still applies."""
+    cfg = write_config(tmp_path, tiny_config(tmp_path, steps=4, batch=4, hidden=8, eval_size=8))
+    first = train(cfg, quiet=True, stop_at=2)
+    resumed = train(None, ["Global.max_steps=5"], resume=first["latest"], quiet=True)
+    assert resumed["steps"] == 5 and resumed["finished"]
+
+
+SIGNAL_SCRIPT = textwrap.dedent(
+    """\
+    import json, sys, torch
+    torch.set_num_threads(1)
+    from crnn_torch.train import train
+    summary = train(sys.argv[1], ["Global.max_steps=100000", "Global.print_batch_step=1"])
+    print(json.dumps({k: summary[k] for k in ("steps", "interrupted", "finished", "latest")}))
+    """
+)
+
+
+def test_sigterm_saves_a_resumable_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=10, batch=4, hidden=8, eval_size=8, workers=1)
+    path = write_config(tmp_path, cfg)
+    script = tmp_path / "run.py"
+    script.write_text(SIGNAL_SCRIPT, encoding="utf-8")
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(path)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=_env(),
+        )
+        deadline = time.monotonic() + 60
+        while "step 3/" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    stderr = log.read_text()
+    assert proc.returncode == 0, stderr
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"] == "SIGTERM" and not summary["finished"]
+    assert "SIGTERM received" in stderr and "Resume with: crnn train -c" in stderr
+    state = ck.load_checkpoint(summary["latest"])
+    assert state["step"] == summary["steps"] >= 3
+    resumed = train(path, [f"Global.max_steps={state['step'] + 2}"], resume=summary["latest"], quiet=True)
+    assert resumed["steps"] == state["step"] + 2 and resumed["finished"]
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """\
+    import json, os, sys, torch
+    torch.set_num_threads(1)
+    from crnn_torch.config import load_config
+    from crnn_torch.train import TorchTrainer
+    trainer = TorchTrainer(load_config(sys.argv[1]), quiet=True)
+    trainer.train_sampler.set_epoch(0)
+    first = next(iter(trainer.train_loader))["texts"]
+    summary = trainer.fit()
+    rank = trainer.dist.rank
+    torch.save(trainer.model.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
+    with open(os.path.join(sys.argv[2], f"rank{rank}.json"), "w") as f:
+        json.dump({"world": trainer.dist.world, "first": first, "steps": summary["steps"],
+                   "eval": summary["last_eval"]}, f)
+    trainer.close()
+    """
+)
+
+
+def test_ddp_two_processes_agree(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=4, batch=4, hidden=8, eval_size=10, eval_every=2)
+    path = write_config(tmp_path, cfg)
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(path), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2 and r0["steps"] == r1["steps"] == 4
+    assert r0["first"] != r1["first"]  # each rank reads its own shard
+    assert r0["eval"] == r1["eval"] and r0["eval"]["count"] == 10  # metrics all-reduced over the shards
+    w0, w1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for name in w0:
+        assert torch.equal(w0[name], w1[name]), name
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["best_accuracy.pt", "config.yml", "curves.png", "latest.pt", "metrics.jsonl"]
+    )
+    start = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["world_size"] == 2
+    saved = ck.load_checkpoint(out / "latest.pt")
+    assert len(saved["rng"]) == 2 and saved["data"]["world_size"] == 2
+    assert all(torch.equal(saved["model"][k], w0[k]) for k in w0)
+
+
+def test_nan_loss_is_skipped(tmp_path: Path) -> None:
+    config = config_from_dict(tiny_config(tmp_path, steps=6, batch=4, hidden=8, eval_size=8))
+    trainer = TorchTrainer(config, quiet=True)
+    trainer.train_sampler.set_epoch(0)
+    batch = next(iter(trainer.train_loader))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    poisoned = dict(batch, images=torch.full_like(batch["images"], float("nan")))
+    out = trainer.train_step(poisoned)
+    assert out["skipped"] == "non-finite loss"
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm statistics included
+    assert not trainer.optimizer.state  # Adam took no step (its moments would be NaN now)
+    assert all(p.grad is None for p in trainer.model.parameters())
+    assert trainer.train_step(batch)["skipped"] is None
+
+    # In the loop: a NaN step is counted, logged and skipped; the run goes on.
+    real_loss = trainer.loss
+    calls = {"n": 0}
+
+    def flaky_loss(*args: object) -> torch.Tensor:
+        calls["n"] += 1
+        loss = real_loss(*args)  # type: ignore[arg-type]
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    trainer.loss = flaky_loss  # type: ignore[method-assign]
+    trainer.step = 0
+    summary = trainer.fit()
+    trainer.close()
+    assert summary["skipped_steps"] == 1 and summary["steps"] == 6
+    records = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "skip"] == [3]
+    weights = ck.load_checkpoint(tmp_path / "out" / "latest.pt")["model"]
+    assert all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point())
+
+
+def test_nan_weights_never_become_best(tmp_path: Path) -> None:
+    config = config_from_dict(tiny_config(tmp_path, steps=2, batch=4, hidden=8, eval_size=8))
+    trainer = TorchTrainer(config, quiet=True)
+    with torch.no_grad():
+        trainer.model.head.fc.bias.fill_(float("nan"))
+    trainer._eval_and_save()
+    trainer.close()
+    assert trainer.best is None
+    assert not (tmp_path / "out" / "best_accuracy.pt").exists()
+    assert (tmp_path / "out" / "latest.pt").exists()
+
+
+def test_amp_bf16_on_cpu_keeps_ctc_in_float32(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=2, batch=4, hidden=8, eval_size=8)
+    cfg["Global"]["amp"] = "bf16"
+    trainer = TorchTrainer(config_from_dict(cfg), quiet=True)
+    trainer.train_sampler.set_epoch(0)
+    batch = next(iter(trainer.train_loader))
+    with trainer._autocast():
+        logits = trainer.model(batch["images"])
+    assert logits.dtype == torch.bfloat16  # autocast is really on
+    loss = trainer.loss(logits, batch["targets"], batch["target_lengths"])
+    assert loss.dtype == torch.float32
+    out = trainer.train_step(batch)
+    trainer.close()
+    assert out["skipped"] is None and np.isfinite(out["loss"])
+
+
+# -- data: sources, mixing, filtering, resumable order, augmentation ----------------------------------
+
+
+def _label_dataset(root: Path) -> Path:
+    """A label file of 10 crops: 8 usable digit labels, one with a letter, one too long."""
+    import cv2
+    from crnn_torch.config import synth_config
+
+    from crnn_cli.synth import SynthRenderer
+
+    raw = tiny_config(root)
+    renderer = SynthRenderer(synth_config(config_from_dict(raw).Train.dataset), None, 3)  # type: ignore[union-attr]
+    (root / "img").mkdir()
+    lines = []
+    for i in range(8):
+        img, _ = renderer.sample(i)
+        cv2.imwrite(str(root / "img" / f"{i}.png"), img)
+        lines.append(f"img/{i}.png\t{'0123456789'[i]}{i}")
+    lines += ["img/0.png\t12a", "img/1.png\t123456"]  # 'a' is not a digit; 6 > max_text_length 4
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "labels.tsv"
+
+
+def test_mixed_data_filtering_and_resumable_order(tmp_path: Path) -> None:
+    from crnn_torch.data import EpochPlan, build_leaves
+
+    labels = _label_dataset(tmp_path)
+    raw = tiny_config(tmp_path, batch=4)
+    synth = raw["Train"]["dataset"]
+    real = {"name": "SimpleDataSet", "label_file_list": [str(labels)], "ratio_list": [2.0],
+            "transforms": [{"RecAug": {"tia_prob": 1.0}}]}  # fmt: skip
+    raw["Train"]["dataset"] = {
+        "name": "MixDataSet",
+        "ratio_list": [0.25, 0.75],
+        "datasets": [dict(synth, transforms=[]), real],
+        "transforms": synth["transforms"],
+    }
+    cfg = config_from_dict(raw)
+    assert cfg.Train is not None
+    from crnn_cli.core.charset import load_charset
+
+    charset = load_charset(cfg.Global.character_dict_path)
+    leaves = build_leaves(cfg.Train.dataset, charset, 4, 7, "Train.dataset")
+    synth_leaf, real_leaf = leaves
+    stats = real_leaf.source.stats
+    assert (stats.seen, stats.kept) == (10, 8)
+    assert stats.skipped == {"symbol not in dictionary": 1, "label too long": 1}
+    # An epoch is one pass over the real data at its ratio (8 x 2 = 16 = 75 %), synthetic fills 25 %.
+    assert (real_leaf.quota, synth_leaf.quota) == (16, 5)
+    assert real_leaf.augment is not None and real_leaf.augment["tia"] == 1.0 and synth_leaf.augment is None
+
+    plan = EpochPlan(leaves, seed=7, shuffle=True)
+    e0, e1 = plan.epoch(0), plan.epoch(1)
+    assert np.array_equal(e0, plan.epoch(0)) and not np.array_equal(e0, e1)  # a pure function of the epoch
+    assert sorted(np.bincount(e0[e0[:, 0] == 1, 1])) == [2] * 8  # each real crop twice (ratio 2)
+    assert set(e0[e0[:, 0] == 0, 1]).isdisjoint(e1[e1[:, 0] == 0, 1])  # fresh synthetic images per epoch
+
+    trainer = TorchTrainer(cfg, quiet=True)
+    sampler = trainer.train_sampler
+    assert len(sampler) == 5  # 21 samples, batches of 4, the partial one dropped
+    sampler.set_epoch(1)
+    full = [key for batch in sampler for key in batch]
+    sampler.set_epoch(1, start_batch=2)
+    tail = [key for batch in sampler for key in batch]
+    assert len(full) == 20 and tail == full[8:]  # resuming at batch 2 yields exactly the rest
+    sampler.set_epoch(0)
+    batch = next(iter(trainer.train_loader))
+    trainer.close()
+    assert batch["images"].shape == (4, 3, 16, 48) and float(batch["images"].abs().max()) <= 1.0
+    assert int(batch["target_lengths"].sum()) == batch["targets"].numel()
+    assert all(set(t) <= set("0123456789") and 1 <= len(t) <= 4 for t in batch["texts"])
+
+
+def test_ddp_shards_are_disjoint() -> None:
+    from crnn_torch.data import EpochBatchSampler, EpochPlan, Leaf
+
+    leaf = Leaf("s", None, 103.0, True, None, quota=103)  # type: ignore[arg-type]
+    plan = EpochPlan([leaf], seed=1, shuffle=True)
+    keys = []
+    for rank in (0, 1):
+        sampler = EpochBatchSampler(plan, batch_size=10, drop_last=True, rank=rank, world=2)
+        assert len(sampler) == 5  # 103 // 2 = 51 slots per rank -> 5 full batches each
+        keys.append({k[3] for b in sampler for k in b})
+    assert keys[0].isdisjoint(keys[1]) and len(keys[0]) == len(keys[1]) == 50
+
+
+def test_augmentation_is_seeded_and_toggleable() -> None:
+    from crnn_torch.augment import augment
+
+    img = np.full((32, 96, 3), 230, np.uint8)
+    img[8:24, 10:86] = 20
+    on = dict.fromkeys(("tia", "crop", "hsv_aug", "jitter", "blur", "noise", "reverse"), 1.0)
+    a = augment(img, on, np.random.default_rng(5))
+    b = augment(img, on, np.random.default_rng(5))
+    c = augment(img, on, np.random.default_rng(6))
+    assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and a.shape[1] == 96
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a[: min(len(a), 32)], img[: min(len(a), 32)])
+    off = dict.fromkeys(on, 0.0)
+    assert np.array_equal(augment(img, off, np.random.default_rng(5)), img)
+
+
+def test_lr_schedules() -> None:
+    from crnn_torch.config_schema import LrConfig
+    from crnn_torch.optim import LrSchedule
+
+    cosine = LrSchedule(
+        LrConfig(name="Cosine", learning_rate=0.1, warmup_epoch=1), steps_per_epoch=10, total_steps=110
+    )
+    assert cosine(0) == pytest.approx(0.01) and cosine(9) == pytest.approx(0.1)  # linear warmup over epoch 1
+    assert (
+        cosine(10) == pytest.approx(0.1)
+        and cosine(60) == pytest.approx(0.05)
+        and cosine(110) == pytest.approx(0.0)
+    )
+    piecewise = LrSchedule(
+        LrConfig(name="Piecewise", decay_epochs=(2, 4), values=(0.1, 0.01, 0.001)),
+        steps_per_epoch=5,
+        total_steps=50,
+    )
+    assert [piecewise(s) for s in (0, 9, 10, 19, 20, 49)] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+
+
+def test_optimizer_weight_decay_groups() -> None:
+    from crnn_torch.config_schema import OptimizerConfig, RegularizerConfig
+    from crnn_torch.models import build_model
+    from crnn_torch.optim import build_optimizer
+
+    model = build_model("crnn_default", 11, hidden_size=8)
+    head = {id(p) for p in model.head.parameters()}
+    adam = build_optimizer(model, OptimizerConfig(regularizer=RegularizerConfig(factor=1e-4)), head_decay=0.0)
+    decays = {id(p): g["weight_decay"] for g in adam.param_groups for p in g["params"]}
+    assert len(decays) == len(list(model.parameters()))
+    assert all(decays[k] == 0.0 for k in head)  # the head's own L2 (fc_decay 0) replaces the global one
+    assert all(v == 1e-4 for k, v in decays.items() if k not in head)
+    adamw = build_optimizer(
+        model, OptimizerConfig(name="AdamW", weight_decay=0.05, no_weight_decay_name="neck")
+    )
+    decays = {id(p): g["weight_decay"] for g in adamw.param_groups for p in g["params"]}
+    assert all(decays[id(p)] == 0.0 for p in model.neck.parameters())
+    assert decays[id(model.head.fc.weight)] == 0.05 and decays[id(model.head.fc.bias)] == 0.0
