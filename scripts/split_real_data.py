@@ -31,7 +31,9 @@ def is_dev(rel_path: str, fraction: float) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/real")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/real"
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--dev-fraction", type=float, default=0.1)
     args = ap.parse_args()

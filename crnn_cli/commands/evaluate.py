@@ -135,6 +135,7 @@ def evaluate(
             label = sub_name if not name else (name if len(subs) == 1 else f"{name}/{sub_name}")
             found.append((label, spec))
     reports = []
+    skipped: list[dict[str, str]] = []  # datasets that could not be opened: listed, and exit 1
     keep = 48 if report else 0
     with rec:
         for name, spec in found:
@@ -142,6 +143,7 @@ def evaluate(
                 ds = open_spec(name, spec, decode=False)
             except DatasetError as exc:
                 console.print(f"crnn: skipped dataset {name}: {exc}", markup=False)
+                skipped.append({"name": name, "error": str(exc)})
                 continue
             total = len(ds) if limit is None else min(limit, len(ds))
             if progress_enabled(quiet):
@@ -206,6 +208,7 @@ def evaluate(
             "limit": limit,
             "fail_under": threshold,
             "passed": None,
+            "skipped_datasets": skipped,
         },
     )
     mean_acc = result["summary"]["mean"]["accuracy"]
@@ -228,6 +231,9 @@ def evaluate(
         console.print(
             f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", markup=False
         )
+        sys.exit(1)
+    if skipped:
+        console.print(f"crnn: {len(skipped)} dataset(s) could not be evaluated", markup=False)
         sys.exit(1)
 
 

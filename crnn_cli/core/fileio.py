@@ -24,11 +24,14 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         raise CrnnError(f"cannot write {target}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise CrnnError(f"cannot write {target}: folder {parent} is not writable")
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.",
-        suffix=".tmp" + (suffix if suffix is not None else target.suffix),
-        dir=parent,
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.",
+            suffix=".tmp" + (suffix if suffix is not None else target.suffix),
+            dir=parent,
+        )
+    except OSError as exc:  # permission refused past os.access, no space or inodes left
+        raise CrnnError(f"cannot write {target}: {exc.strerror or exc}; the previous file is intact") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file should get normal permissions

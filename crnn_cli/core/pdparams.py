@@ -5,14 +5,18 @@ plus one bookkeeping entry, ``StructuredToParameterName@@`` (name -> Paddle's in
 an array needs only a few numpy globals. Any other global in the stream (``os.system``,
 ``builtins.exec``, ...) would mean the file runs code when loaded, so the loader refuses it with
 ``UnsafeFileError`` before anything is called.
+
+Even the numpy globals never see the file's values directly: numpy's own dtype and ndarray
+``__setstate__`` are not memory-safe against crafted states (a malformed dtype state segfaults numpy 2),
+so the allowed names resolve to stand-ins that only record their arguments, and arrays are built with
+``np.frombuffer`` once dtype, shape and byte count have been checked.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
+import math
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,56 +30,127 @@ NAME_MAP_KEY = "StructuredToParameterName@@"  # Paddle's name bookkeeping, not a
 NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: what a weight can be; never objects
 
 
-def _numpy_attr(submodule: str, name: str) -> Callable[[], Any]:
-    """Resolver for a numpy internal under either its numpy 2 (_core) or numpy 1 (core) home.
+class _DtypeSpec:
+    """Stand-in for ``numpy.dtype(spec, align, copy)`` while unpickling; ``__setstate__`` only records.
 
-    The numpy 2 name is tried first so that numpy 2 never touches its deprecated ``numpy.core`` shim,
-    and numpy 1.x (which may lack ``numpy._core``) still finds the object.
+    numpy's own dtype and ndarray ``__setstate__`` are not memory-safe against crafted states (a
+    malformed 6-item dtype state segfaults numpy 2.x), so no numpy code sees file data until the
+    recorded values have been checked (see ``_array``).
     """
 
-    def resolve() -> Any:
-        for package in ("numpy._core", "numpy.core"):
+    def __init__(self, spec: Any, align: Any = False, copy: Any = False) -> None:
+        self.spec, self.state = spec, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def build(self, where: str) -> np.dtype:
+        spec = self.spec
+        if not isinstance(spec, str) or spec not in _NUMERIC_SPECS:
             try:
-                return getattr(importlib.import_module(f"{package}.{submodule}"), name)
-            except (ImportError, AttributeError):
-                continue
-        raise ModelError(f"this numpy ({np.__version__}) has no {submodule}.{name} to rebuild arrays with")
+                name = np.dtype(spec).name if isinstance(spec, str) else repr(spec)  # parses text only
+            except TypeError:
+                name = repr(spec)
+            raise ModelError(f"{where}: dtype {name} is not a numeric weight type")
+        state = self.state
+        if state is not None and (
+            not isinstance(state, tuple) or len(state) != 8 or any(v is not None for v in state[2:5])
+        ):
+            raise ModelError(
+                f"{where}: dtype {spec} has a state this loader does not read: {str(state)[:80]}"
+            )
+        endian = state[1] if state is not None else "="
+        if endian not in ("<", ">", "|", "="):
+            raise ModelError(f"{where}: dtype {spec} has byte order {endian!r}")
+        dtype = np.dtype(spec)
+        return dtype.newbyteorder(endian) if endian in "<>" else dtype
 
-    return resolve
+
+class _ArrayState:
+    """Stand-in for the empty ndarray ``_reconstruct`` makes; BUILD records (version, shape, dtype, F, data)."""
+
+    def __init__(self) -> None:
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
 
 
-# Every global a numpy-array pickle can reference, and nothing that can run code or touch the system.
-_ALLOWED: dict[tuple[str, str], Callable[[], Any]] = {}
+class _NdarrayType:
+    """What the pickle's reference to ``numpy.ndarray`` resolves to (only ever an argument here)."""
+
+
+def _reconstruct(cls: Any, shape: Any, typecode: Any) -> _ArrayState:
+    if cls is not _NdarrayType:
+        raise ModelError("numpy _reconstruct of something that is not an ndarray")
+    return _ArrayState()
+
+
+def _array(raw: Any, dtype: Any, shape: Any, fortran: Any, where: str) -> np.ndarray:
+    """An ndarray from recorded pickle values, every one checked before numpy sees it."""
+    if not isinstance(dtype, _DtypeSpec):
+        raise ModelError(f"{where}: array dtype is a {type(dtype).__name__}")
+    dt = dtype.build(where)
+    if not isinstance(shape, tuple) or not all(type(d) is int and 0 <= d < 2**40 for d in shape):
+        raise ModelError(f"{where}: array shape {shape!r} is not a tuple of sizes")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise ModelError(f"{where}: array data is a {type(raw).__name__}, not bytes")
+    count = math.prod(shape)
+    if count * dt.itemsize != len(raw):
+        raise ModelError(f"{where}: array {shape} of {dt} needs {count * dt.itemsize} bytes, has {len(raw)}")
+    return np.frombuffer(bytes(raw), dtype=dt).reshape(shape, order="F" if fortran is True else "C").copy()
+
+
+def _frombuffer(raw: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:  # protocol 5 arrays
+    return _array(raw, dtype, shape, order == "F", "array")
+
+
+def _scalar(dtype: Any, raw: Any) -> Any:  # 0-d numpy values
+    return _array(raw, dtype, (), False, "scalar")[()]
+
+
+def _latin1(text: Any, encoding: Any = "latin1") -> bytes:
+    # Protocol 2 spells bytes as _codecs.encode(str, "latin1"); nothing else is needed from codecs.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise ModelError("_codecs.encode used for something other than latin-1 bytes")
+    return text.encode("latin1")
+
+
+# The dtype codes numpy pickles for numeric arrays (bool, ints, floats, complex): what a weight can be.
+_NUMERIC_SPECS = frozenset(
+    {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"}
+)
+
+# Every global a numpy-array pickle references, each mapped to a stand-in that records or checks.
+_ALLOWED: dict[tuple[str, str], Any] = {}
 for _pkg in ("numpy.core", "numpy._core"):
-    _ALLOWED[(f"{_pkg}.multiarray", "_reconstruct")] = _numpy_attr("multiarray", "_reconstruct")
-    _ALLOWED[(f"{_pkg}.multiarray", "scalar")] = _numpy_attr("multiarray", "scalar")  # 0-d numpy values
-    _ALLOWED[(f"{_pkg}.numeric", "_frombuffer")] = _numpy_attr("numeric", "_frombuffer")  # protocol 5
-_ALLOWED[("numpy", "ndarray")] = lambda: np.ndarray
-_ALLOWED[("numpy", "dtype")] = lambda: np.dtype
-# Protocol 2 pickles spell bytes as _codecs.encode(str, "latin1"); paddle.save(protocol=2) writes those.
-_ALLOWED[("_codecs", "encode")] = lambda: importlib.import_module("codecs").encode
-# Older Paddle versions may keep the state dict ordered; constructing one only builds a dict.
-_ALLOWED[("collections", "OrderedDict")] = lambda: importlib.import_module("collections").OrderedDict
+    _ALLOWED[(f"{_pkg}.multiarray", "_reconstruct")] = _reconstruct
+    _ALLOWED[(f"{_pkg}.multiarray", "scalar")] = _scalar
+    _ALLOWED[(f"{_pkg}.numeric", "_frombuffer")] = _frombuffer
+_ALLOWED[("numpy", "ndarray")] = _NdarrayType
+_ALLOWED[("numpy", "dtype")] = _DtypeSpec
+_ALLOWED[("_codecs", "encode")] = _latin1
+_ALLOWED[("collections", "OrderedDict")] = dict
 
 ALLOWED_GLOBALS: frozenset[str] = frozenset(f"{m}.{n}" for m, n in _ALLOWED)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the numpy globals in ``_ALLOWED``; anything else is refused."""
+    """Unpickler whose only globals are the stand-ins in ``_ALLOWED``; anything else is refused."""
 
     def __init__(self, data: bytes, source: Path) -> None:
         super().__init__(io.BytesIO(data))
         self._source = source
 
     def find_class(self, module: str, name: str) -> Any:
-        resolve = _ALLOWED.get((module, name))
-        if resolve is None:
+        found = _ALLOWED.get((module, name))
+        if found is None:
             raise UnsafeFileError(
                 f"{self._source}: refused to load: the pickle references '{module}.{name}', which a "
                 "Paddle checkpoint never does (it holds numpy arrays only), and loading it could run "
                 "code. Do not open this file with pickle, paddle.load or torch.load."
             )
-        return resolve()
+        return found
 
     def persistent_load(self, pid: Any) -> Any:
         # torch.save files use persistent ids for their storages; a .pdparams never does.
@@ -83,6 +158,23 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             f"{self._source}: not a Paddle checkpoint (the pickle uses persistent ids, as PyTorch "
             "checkpoints do)"
         )
+
+
+def _materialize(obj: Any, where: str) -> Any:
+    """Recorded arrays (recursively inside dicts, lists and tuples) built into real ndarrays."""
+    if isinstance(obj, _ArrayState):
+        state = obj.state
+        if not isinstance(state, tuple) or len(state) != 5 or state[0] != 1:
+            raise ModelError(f"{where}: array state {str(state)[:80]} is not numpy's (version 1)")
+        _, shape, dtype, fortran, raw = state
+        return _array(raw, dtype, shape, fortran, where)
+    if isinstance(obj, dict):
+        return {k: _materialize(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_materialize(v, where) for v in obj)
+    if isinstance(obj, (_DtypeSpec, _NdarrayType)) or obj is _NdarrayType:
+        raise ModelError(f"{where}: a bare numpy type where data was expected")
+    return obj
 
 
 def resolve_pdparams_path(path: str | Path) -> Path:
@@ -138,7 +230,7 @@ def load_pdparams(path: str | Path) -> dict[str, np.ndarray]:
         ) from None
     except Exception as exc:  # a damaged stream fails in many ways: TypeError, ValueError, IndexError...
         raise ModelError(f"{file}: checkpoint is corrupt ({type(exc).__name__}: {exc}){hint}") from None
-    return _validate(obj, file)
+    return _validate(_materialize(obj, str(file)), file)
 
 
 def _validate(obj: Any, file: Path) -> dict[str, np.ndarray]:

@@ -16,7 +16,10 @@ PADDLE_PRODUCER = "PaddleOCR training checkpoint"
 
 
 def is_paddle_checkpoint(path: Path) -> bool:
-    return path.suffix == ".pdparams" or path.is_dir() or path.with_suffix(".pdparams").is_file()
+    if path.suffix == ".pdparams" or path.is_dir():
+        return True
+    # A prefix (".../best_accuracy") names the .pdparams beside it; an existing file is what it says it is.
+    return not path.exists() and path.with_name(path.name + ".pdparams").is_file()
 
 
 def paddle_config_near(pdparams: Path, config: str | Path | None = None) -> dict[str, Any] | None:

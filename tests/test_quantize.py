@@ -1,0 +1,262 @@
+"""INT8: `crnn convert/export ... --int8 --calibration DIR` (plugins/crnn_onnxruntime/quantize.py).
+
+The mv3 fixture has random weights, so its word accuracy means nothing; what is tested is the pipeline:
+calibration from a labelled dataset or a bare image folder, a held-out share never used to calibrate,
+an INT8 graph that passes onnx.checker, carries the metadata and decodes through `crnn recognize`, and
+a summary that reports accuracy before and after. OpenVINO INT8 needs NNCF: without it, a clear error.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import shutil
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from crnn_cli.cli import main
+from crnn_cli.core.images import cv2
+from crnn_cli.core.preprocess import PreprocessConfig
+from crnn_cli.core.recognizer import Recognizer
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime.quantization")
+from crnn_onnxruntime import quantize as q  # noqa: E402  (after the skip: needs onnxruntime)
+
+pytestmark = pytest.mark.shared
+torch.set_num_threads(1)
+
+HAS_NNCF = q.find_spec("nncf") is not None
+
+
+def crnn(*args: object) -> tuple[int, str, str]:
+    """`crnn ARGS` in-process through main()'s error boundary: (exit code, stdout, stderr)."""
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("int8")
+
+
+@pytest.fixture(scope="module")
+def calib_dir(data_dir: Path) -> Path:
+    return data_dir / "iiit5k_train"  # labels.tsv + train/*.png
+
+
+@pytest.fixture(scope="module")
+def mv3_pdparams(mv3_dir: Path) -> Path:
+    return mv3_dir / "best_accuracy.pdparams"
+
+
+@pytest.fixture(scope="module")
+def fp32(mv3_pdparams: Path, work: Path) -> Path:
+    out = work / "fp32.onnx"
+    code, _, err = crnn("convert", mv3_pdparams, "--to", "onnx", "-o", out)
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8(mv3_pdparams: Path, calib_dir: Path, work: Path) -> tuple[Path, dict]:
+    out = work / "int8.onnx"
+    code, stdout, err = crnn(
+        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
+        "--calibration-samples", "48", "--holdout", "0.2", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    return out, json.loads(stdout)
+
+
+def test_int8_onnx_passes_the_checker_and_is_quantized(int8: tuple[Path, dict], fp32: Path) -> None:
+    out, _ = int8
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)
+    ops = Counter(n.op_type for n in proto.graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
+    int8_weights = [t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.dims]
+    assert len(int8_weights) >= 40  # every conv kernel (mv3 has 50-odd), stored as int8
+    assert out.stat().st_size < 0.8 * fp32.stat().st_size
+    # Probabilities stay float: the Softmax output is not quantized.
+    softmax = [n for n in proto.graph.node if n.op_type == "Softmax"]
+    assert len(softmax) == 1
+    assert not [
+        n for n in proto.graph.node if n.op_type == "QuantizeLinear" and softmax[0].output[0] in n.input
+    ]
+
+
+def test_int8_summary_reports_accuracy_before_and_after_on_the_holdout(int8: tuple[Path, dict]) -> None:
+    _, summary = int8
+    assert summary["verify"]["ok"]  # the FP32 step was verified as usual
+    quant = summary["quantization"]
+    assert quant["calibration_crops"] == 48
+    assert quant["holdout_crops"] == 48  # 20 % of 2000, capped at --calibration-samples
+    assert quant["protocol"] == "benchmark"  # the model's dictionary is case-less 0-9a-z
+    for key in ("accuracy_fp32", "accuracy_int8", "agreement"):
+        assert 0.0 <= quant[key] <= 1.0
+    assert 0.0 < quant["max_abs_diff"] < 0.1
+    assert quant["bytes_int8"] < quant["bytes_fp32"]
+    assert "--int8-ops conv" in quant["method"]
+    assert "onnx.checker (full check) on the INT8 graph: passed" in quant["checks"]
+
+
+def test_int8_model_describes_itself_and_decodes_like_fp32(
+    int8: tuple[Path, dict], fp32: Path, mv3_dir: Path, data_dir: Path
+) -> None:
+    out, _ = int8
+    ref = np.load(mv3_dir / "reference_w100.npz")
+    images = [data_dir / "iiit5k_train" / p for p in ref["paths"]]
+    code, stdout, err = crnn("recognize", "--model", out, "--format", "jsonl", *images)
+    assert code == 0, err
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert len(rows) == len(images) and all(r["text"] for r in rows)
+    crops = [cv2.imread(str(p)) for p in images]
+    with Recognizer(out) as a, Recognizer(fp32) as b:
+        assert a.metadata.characters == b.metadata.characters and a.metadata.width == 100
+        pa, pb = a.probabilities(crops), b.probabilities(crops)
+        texts_a = [d.text for d in a.predict_batch(crops)]
+        texts_b = [d.text for d in b.predict_batch(crops)]
+    assert [r["text"] for r in rows] == texts_a
+    diff = max(float(np.abs(x - y).max()) for x, y in zip(pa, pb))
+    argmax = np.mean([(x.argmax(1) == y.argmax(1)).mean() for x, y in zip(pa, pb)])
+    assert diff < 0.1 and argmax > 0.95, (diff, argmax)
+    assert np.mean([x == y for x, y in zip(texts_a, texts_b)]) >= 0.9
+
+
+def test_text_summary_has_the_accuracy_line(mv3_pdparams: Path, calib_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    code, stdout, err = crnn(
+        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
+        "--calibration-samples", "16", "--int8-ops", "all",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(onnx, INT8)" in stdout
+    assert "every op it can (--int8-ops all)" in stdout
+    line = next(x for x in stdout.splitlines() if "word accuracy" in x)
+    assert "16 labelled crops (benchmark protocol): word accuracy FP32" in line and "-> INT8" in line
+    assert out.is_file()
+
+
+def test_export_int8_from_a_bare_image_folder_with_static_width(
+    mv3_pdparams: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    pt = tmp_path / "m.pt"
+    assert crnn("convert", mv3_pdparams, "--to", "torch", "-o", pt)[0] == 0
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for src in sorted((calib_dir / "train").iterdir())[:20]:
+        shutil.copy(src, folder / src.name)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "static.onnx"
+    code, stdout, err = crnn(
+        "export", pt, "--to", "onnx", "-o", out, "--static-width", "160", "--int8",
+        "--calibration", folder, "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    quant = json.loads(stdout)["quantization"]
+    assert (quant["calibration_crops"], quant["holdout_crops"]) == (16, 4)
+    assert quant["accuracy_fp32"] is None and quant["protocol"] is None  # no labels, no accuracy
+    assert 0.0 <= quant["agreement"] <= 1.0
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[3].dim_value == 160
+    with Recognizer(out) as rec:
+        assert not rec.metadata.dynamic_width and rec.metadata.width == 160
+        assert len(rec.predict_batch([cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))[:3]])) == 3
+
+
+@pytest.mark.skipif(HAS_NNCF, reason="nncf is installed: the missing-NNCF message cannot be shown")
+def test_openvino_int8_without_nncf_says_how_to_install_it(
+    mv3_pdparams: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.xml"
+    code, stdout, err = crnn(
+        "convert", mv3_pdparams, "--to", "openvino", "-o", out, "--int8", "--calibration", calib_dir
+    )
+    assert code == 1
+    assert "pip install nncf" in err and "--to onnx --int8" in err
+    assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_openvino_int8_path_with_a_stand_in_nncf(
+    monkeypatch: pytest.MonkeyPatch, mv3_pdparams: Path, calib_dir: Path, tmp_path: Path
+) -> None:
+    """The plumbing around nncf.quantize (calibration items, IR with metadata, held-out comparison).
+
+    The stand-in returns the model unchanged, so this checks crnn's side only; NNCF itself is not
+    installed here.
+    """
+    pytest.importorskip("openvino")
+    calls: list[tuple[int, tuple[int, ...]]] = []
+    fake = types.ModuleType("nncf")
+    fake.__spec__ = importlib.machinery.ModuleSpec("nncf", None)
+
+    class Dataset:
+        def __init__(self, items: list[np.ndarray]) -> None:
+            self.items = items
+
+    def quantize(model: object, dataset: Dataset, subset_size: int) -> object:
+        calls.append((subset_size, dataset.items[0].shape))
+        return model
+
+    fake.Dataset, fake.quantize = Dataset, quantize  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nncf", fake)
+    out = tmp_path / "m.xml"
+    code, stdout, err = crnn(
+        "convert", mv3_pdparams, "--to", "openvino", "-o", out, "--int8", "--calibration", calib_dir,
+        "--calibration-samples", "8", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert calls and calls[0][0] == 8 and calls[0][1][:3] == (1, 3, 32)  # one crop per item
+    quant = json.loads(stdout)["quantization"]
+    assert quant["method"].startswith("NNCF") and quant["holdout_crops"] == 8
+    assert quant["agreement"] == 1.0 and quant["max_abs_diff"] < 1e-4  # unchanged model
+    assert out.with_suffix(".bin").is_file()
+    with Recognizer(out) as rec:
+        assert rec.metadata.architecture == "rec_mv3_none_bilstm_ctc"
+
+
+def test_bad_calibration_data_is_a_usage_error(mv3_pdparams: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    out = tmp_path / "m.onnx"
+    code, _, err = crnn("convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", empty)
+    assert code == 2 and "gave no readable crops" in err
+    code, _, err = crnn(
+        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", tmp_path / "nope"
+    )
+    assert code == 2 and "does not exist" in err
+    assert not out.exists()
+
+
+def test_holdout_split_is_disjoint_seeded_and_capped() -> None:
+    calib, held = q._split(100, 0.2, 50, seed=0)
+    assert len(held) == 20 and len(calib) == 50 and not set(calib) & set(held)
+    assert q._split(100, 0.2, 50, seed=0) == (calib, held)
+    assert q._split(100, 0.2, 50, seed=1) != (calib, held)
+    assert q._split(10, 0.0, 50, seed=0) == (list(range(10)), [])
+    assert len(q._split(1000, 0.5, 30, seed=0)[1]) == 30  # the holdout is capped too
+
+
+def test_calibration_batches_group_crops_by_padded_width() -> None:
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (32, w, 3), dtype=np.uint8) for w in [50] * 20 + [150, 150, 300]]
+    cfg = PreprocessConfig(height=32, width=100, dynamic_width=True)
+    batches = q.calibration_batches(crops, cfg)
+    # 50 px crops pad to the minimum width 100; 150 and 300 px ones to multiples of width_step (32).
+    assert [b.shape for b in batches] == [(16, 3, 32, 100), (4, 3, 32, 100), (2, 3, 32, 160), (1, 3, 32, 320)]
+    assert all(b.dtype == np.float32 for b in batches)
+    assert float(batches[0][0, :, :, 50:].max()) == 0.0  # padding after the 50-px crop
