@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,17 @@ def evaluate(
                 skipped.append({"name": name, "error": str(exc)})
                 continue
             total = len(ds) if limit is None else min(limit, len(ds))
+            run = partial(
+                evaluate_dataset,
+                name,
+                ds,
+                rec.recognize,
+                path=str(spec.path),
+                protocol=protocol,
+                filter_mode=filter_mode,
+                limit=limit,
+                keep_failures=keep,
+            )
             if progress_enabled(quiet):
                 from rich.progress import (
                     BarColumn,
@@ -155,37 +167,12 @@ def evaluate(
                     TimeRemainingColumn,
                 )
 
-                with Progress(
-                    TextColumn(name),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeRemainingColumn(),
-                    console=console,
-                    transient=True,
-                ) as progress:
+                columns = (TextColumn(name), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+                with Progress(*columns, console=console, transient=True) as progress:
                     task = progress.add_task(name, total=total)
-                    r = evaluate_dataset(
-                        name,
-                        ds,
-                        rec.recognize,
-                        path=str(spec.path),
-                        protocol=protocol,
-                        filter_mode=filter_mode,
-                        limit=limit,
-                        keep_failures=keep,
-                        on_progress=lambda n, t=task: progress.update(t, completed=n),
-                    )
+                    r = run(on_progress=lambda n, t=task: progress.update(t, completed=n))
             else:
-                r = evaluate_dataset(
-                    name,
-                    ds,
-                    rec.recognize,
-                    path=str(spec.path),
-                    protocol=protocol,
-                    filter_mode=filter_mode,
-                    limit=limit,
-                    keep_failures=keep,
-                )
+                r = run()
             if r.bad_samples:
                 console.print(
                     f"crnn: {name}: {r.bad_samples} unreadable samples skipped "
