@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ def _threshold(value: float | None) -> float | None:
     help="Write an HTML page and PNG gallery of the worst errors here.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N samples per dataset.")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the image paths of label files are relative to (default: each label file's folder).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 def evaluate(
@@ -102,6 +109,7 @@ def evaluate(
     fail_under: float | None,
     report: Path | None,
     limit: int | None,
+    data_dir: Path | None,
     batch_size: int,
     quiet: bool,
 ) -> None:
@@ -134,6 +142,8 @@ def evaluate(
         subs = discover_datasets(path)
         for sub_name, spec in subs:
             label = sub_name if not name else (name if len(subs) == 1 else f"{name}/{sub_name}")
+            if data_dir is not None and spec.kind == "labels":
+                spec = replace(spec, data_dir=data_dir)
             found.append((label, spec))
     reports = []
     skipped: list[dict[str, str]] = []  # datasets that could not be opened: listed, and exit 1
@@ -173,6 +183,14 @@ def evaluate(
                     r = run(on_progress=lambda n, t=task: progress.update(t, completed=n))
             else:
                 r = run()
+            if r.acc.count == 0 and not r.acc.filtered:
+                why = (
+                    ", ".join(f"{n} {reason}" for reason, n in ds.stats.skipped.most_common(3))
+                    or "it is empty"
+                )
+                console.print(f"crnn: {name}: no sample could be scored ({why})", markup=False)
+                skipped.append({"name": name, "error": f"no sample could be scored ({why})"})
+                continue
             if r.bad_samples:
                 console.print(
                     f"crnn: {name}: {r.bad_samples} unreadable samples skipped "
