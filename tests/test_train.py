@@ -126,10 +126,13 @@ def test_resume_from_checkpoint_alone(tmp_path: Path) -> None:
 SIGNAL_SCRIPT = textwrap.dedent(
     """\
     import json, sys, torch
-    torch.set_num_threads(1)
     from crnn_torch.train import train
-    summary = train(sys.argv[1], ["Global.max_steps=100000", "Global.print_batch_step=1"])
-    print(json.dumps({k: summary[k] for k in ("steps", "interrupted", "finished", "latest")}))
+
+    # Data workers start through forkserver, which imports this file again: guard the entry point.
+    if __name__ == "__main__":
+        torch.set_num_threads(1)
+        summary = train(sys.argv[1], ["Global.max_steps=100000", "Global.print_batch_step=1"])
+        print(json.dumps({k: summary[k] for k in ("steps", "interrupted", "finished", "latest")}))
     """
 )
 
@@ -171,16 +174,18 @@ DDP_SCRIPT = textwrap.dedent(
     torch.set_num_threads(1)
     from crnn_torch.config import load_config
     from crnn_torch.train import TorchTrainer
-    trainer = TorchTrainer(load_config(sys.argv[1]), quiet=True)
-    trainer.train_sampler.set_epoch(0)
-    first = next(iter(trainer.train_loader))["texts"]
-    summary = trainer.fit()
-    rank = trainer.dist.rank
-    torch.save(trainer.model.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
-    with open(os.path.join(sys.argv[2], f"rank{rank}.json"), "w") as f:
-        json.dump({"world": trainer.dist.world, "first": first, "steps": summary["steps"],
-                   "eval": summary["last_eval"]}, f)
-    trainer.close()
+
+    if __name__ == "__main__":
+        trainer = TorchTrainer(load_config(sys.argv[1]), quiet=True)
+        trainer.train_sampler.set_epoch(0)
+        first = next(iter(trainer.train_loader))["texts"]
+        summary = trainer.fit()
+        rank = trainer.dist.rank
+        torch.save(trainer.model.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
+        with open(os.path.join(sys.argv[2], f"rank{rank}.json"), "w") as f:
+            json.dump({"world": trainer.dist.world, "first": first, "steps": summary["steps"],
+                       "eval": summary["last_eval"]}, f)
+        trainer.close()
     """
 )
 

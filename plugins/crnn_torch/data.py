@@ -323,7 +323,13 @@ def make_loader(
     kwargs: dict[str, Any] = {}
     if workers > 0:
         kwargs.update(
-            persistent_workers=True, prefetch_factor=loader.prefetch_factor, worker_init_fn=_worker_init
+            persistent_workers=True,
+            prefetch_factor=loader.prefetch_factor,
+            worker_init_fn=_worker_init,
+            # Not fork: forking a process that already runs thread pools (ONNX Runtime, OpenVINO, a
+            # Recognizer's loaders, torch's own) can deadlock a worker on a lock held by a thread that
+            # did not survive the fork. forkserver starts workers from a clean single-threaded process.
+            multiprocessing_context="forkserver",
         )
     dl = DataLoader(
         SampleSet(leaves, preprocess, charset, seed),

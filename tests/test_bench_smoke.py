@@ -1,0 +1,53 @@
+"""scripts/bench.py --quick runs start to end on a tiny model and writes a table and a JSON report.
+
+No timing is asserted (machines differ); what is checked is that every section produces its rows with
+numbers, and that the JSON holds the batch shapes the pipeline ran.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from models_util import make_tiny_onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("onnxruntime")
+
+
+def test_quick_bench_on_a_tiny_model_reports_every_section(tmp_path: Path) -> None:
+    model = make_tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--quiet", "--no-paddle",
+            "--onnx", str(model), "--images", str(ROOT / "crnn_cli" / "samples"),
+            "--work", str(tmp_path / "work"), "--mem-sizes", "50,200", "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "crnn benchmark (--quick)" in proc.stdout
+    report = json.loads(out.read_text())
+    sections = {row["section"].split()[0] for row in report["rows"]}
+    expected = {"1", "3", "5", "6", "7"} | ({"4"} if _has("openvino") else set())
+    assert expected <= sections, (sections, report["notes"])
+    overhead = [r for r in report["rows"] if r["section"].startswith("1")]
+    assert overhead and all(r["ratio"] > 0 for r in overhead)
+    raw = report["raw"]["tiny/samples"]
+    assert raw["batch_shapes"] and all(s[1:3] == [3, 32] for s in raw["batch_shapes"])
+    memory = report["raw"]["memory"]["runs"]
+    assert set(memory) == {"50", "200"} and all(v["status"] == 0 for v in memory.values())
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
