@@ -84,6 +84,15 @@ class Charset:
         )
 
 
+def _builtin_text(name: str) -> str:
+    """A shipped dictionary's text, from the installed package (or a source checkout run in place)."""
+    try:
+        return resources.files("crnn_cli.dictionaries").joinpath(f"{name}.txt").read_text("utf-8")
+    except ModuleNotFoundError:
+        # Running from an uninstalled source tree, where dictionaries/ sits beside crnn_cli/.
+        return (Path(__file__).resolve().parents[2] / "dictionaries" / f"{name}.txt").read_text("utf-8")
+
+
 def _read_lines(text: str) -> list[str]:
     # One symbol per line; strip only the line ending so that a line holding a space stays a space.
     lines = text.split("\n")
@@ -100,7 +109,7 @@ def load_charset(spec: str | Path | None = None, use_space_char: bool = False) -
     if spec is None or str(spec) in BUILTIN_DICTIONARIES:
         name = "ic15" if spec is None else str(spec)
         lowercase = name == "ic15"  # PaddleOCR lowercases labels for its case-less default
-        text = resources.files("crnn_cli.dictionaries").joinpath(f"{name}.txt").read_text("utf-8")
+        text = _builtin_text(name)
         symbols = _read_lines(text)
     else:
         path = Path(spec)
