@@ -34,6 +34,8 @@ from crnn_cli.core.metadata import ModelMetadata, default_width
 from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
 
 DEFAULT_MODEL_NAME = "default.onnx"
+LOAD_CHUNK = 16  # inputs per loader task (fewer when the window is small)
+FIRST_WINDOW_BATCHES = 2  # the first window's size in batches: the model starts early
 
 
 def default_model_path() -> Path:
@@ -245,13 +247,15 @@ class Recognizer:
         self.beam_width = beam_width
         self.workers = workers or min(4, os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
+        self._runner: ThreadPoolExecutor | None = None  # runs the session one batch ahead (_run_ahead)
         self.padding_stats = [0, 0]  # [padded columns, total columns] over all batches, for reporting
 
     # -- context management --------------------------------------------------------------------------
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._runner):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._runner = None
         self.session.close()
 
     def __enter__(self) -> Recognizer:
@@ -319,8 +323,45 @@ class Recognizer:
                 self.padding_stats[1] += len(chunk) * width
                 yield [i for i, _ in chunk], batch
 
+    def _run_ahead(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Model outputs (N, T, C) for ``batches``, in order, computed while the caller works.
+
+        A backend with its own async queue (OpenVINO's run_many) gets the batches as they come. For the
+        others, run() goes to a helper thread one batch ahead: this thread builds the next batch and
+        decodes the previous one while the model runs (runtimes release the GIL), instead of leaving
+        the cores idle in between. One batch at a time reaches the session, as with run().
+        """
+        if type(self.session).run_many is not Session.run_many:
+            yield from self.session.run_many(batches)
+            return
+        if self._runner is None:
+            self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crnn-run")
+        running: Future | None = None
+        try:
+            for batch in batches:
+                previous, running = running, self._runner.submit(self.session.run, batch)
+                if previous is not None:
+                    yield previous.result()
+            if running is not None:
+                last, running = running, None
+                yield last.result()
+        finally:
+            # The caller stopped early or a batch failed: the session must be idle when this returns.
+            if running is not None and not running.cancel():
+                running.exception()
+
     def _load_and_prepare(self, source: ImageSource, name: str) -> tuple[np.ndarray, int]:
         return self._prepare(load_image(source, name))
+
+    def _load_chunk(self, items: list[tuple[ImageSource, str]]) -> list[tuple[np.ndarray, int] | Exception]:
+        """Load and resize several inputs on a loader thread; a failure is returned in its place."""
+        out: list[tuple[np.ndarray, int] | Exception] = []
+        for source, name in items:
+            try:
+                out.append(self._load_and_prepare(source, name))
+            except Exception as exc:  # reported for this input alone by recognize()
+                out.append(exc)
+        return out
 
     # -- streaming API ---------------------------------------------------------------------------------
     def recognize(
@@ -335,41 +376,68 @@ class Recognizer:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crnn-load")
         pool = self._pool
+        # Inputs go to the loaders in chunks: a task per image costs more in thread hand-offs than
+        # resizing a word crop does.
+        chunk = max(1, min(LOAD_CHUNK, window // (2 * self.workers)))
         name_iter = iter(names) if names is not None else None
-        pending: deque[tuple[int, str, Future]] = deque()
+        pending: deque[tuple[list[tuple[int, str]], Future]] = deque()  # (index, name)s, their task
         source_iter = enumerate(inputs)
         exhausted = False
+        queued = 0  # inputs in pending
 
         def fill() -> None:
-            nonlocal exhausted
-            while not exhausted and len(pending) < 2 * window:
-                try:
-                    index, src = next(source_iter)
-                except StopIteration:
+            nonlocal exhausted, queued
+            while not exhausted and queued < 2 * window:
+                items: list[tuple[int, str, ImageSource]] = []
+                for index, src in source_iter:
+                    name = next(name_iter) if name_iter is not None else _source_name(src)
+                    items.append((index, name, src))
+                    if len(items) == chunk:
+                        break
+                else:
                     exhausted = True
-                    return
-                name = next(name_iter) if name_iter is not None else _source_name(src)
-                pending.append((index, name, pool.submit(self._load_and_prepare, src, name)))
+                if items:
+                    task = pool.submit(self._load_chunk, [(src, name) for _, name, src in items])
+                    pending.append(([(index, name) for index, name, _ in items], task))
+                    queued += len(items)
 
         fill()
+        # The first window is two batches, so the model starts as soon as they are read instead of
+        # after a whole window; results do not depend on how crops are grouped (see _batches).
+        size = min(window, FIRST_WINDOW_BATCHES * self.batch_size)
         while pending:
-            take = [pending.popleft() for _ in range(min(window, len(pending)))]
+            take: list[tuple[int, str]] = []
+            loaded: list[tuple[np.ndarray, int] | Exception] = []
+            while pending and len(take) < size:
+                entries, task = pending.popleft()
+                take += entries
+                loaded += task.result()
+                queued -= len(entries)
+            size = window
             fill()  # keep the loaders busy on the next window while this one runs
             results: dict[int, Result] = {}
             ready: list[tuple[int, tuple[np.ndarray, int]]] = []
-            names_by_index = {}
-            for index, name, fut in take:
-                names_by_index[index] = name
-                try:
-                    ready.append((index, fut.result()))
-                except CrnnError as exc:
-                    results[index] = Result(index, name, error=str(exc))
-                except Exception as exc:  # a decoder bug must not end a run of thousands
-                    results[index] = Result(index, name, error=f"{name}: {type(exc).__name__}: {exc}")
-            for idx, batch in self._batches(ready):
-                for i, d in zip(idx, self._decode(self.session.run(batch))):
+            for (index, name), outcome in zip(take, loaded):
+                if isinstance(outcome, CrnnError):
+                    results[index] = Result(index, name, error=str(outcome))
+                elif isinstance(outcome, Exception):  # a decoder bug must not end a run of thousands
+                    results[index] = Result(index, name, error=f"{name}: {type(outcome).__name__}: {outcome}")
+                else:
+                    ready.append((index, outcome))
+            names_by_index = dict(take)
+            order: deque[list[int]] = deque()
+
+            def feed(
+                ready: list[tuple[int, tuple[np.ndarray, int]]] = ready, order: deque[list[int]] = order
+            ) -> Iterator[np.ndarray]:
+                for idx, batch in self._batches(ready):
+                    order.append(idx)
+                    yield batch
+
+            for probs in self._run_ahead(feed()):
+                for i, d in zip(order.popleft(), self._decode(probs)):
                     results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
-            for index, _, _ in take:
+            for index, _ in take:
                 yield results[index]
 
     def recognize_one(self, source: ImageSource, name: str | None = None) -> Result:

@@ -1,0 +1,1174 @@
+"""crnn's performance benchmark: one table, every target, on real crops (issue "Performance").
+
+    python scripts/bench.py                      # full run (< 10 min on 2 cores); --json bench.json too
+    python scripts/bench.py --quick              # smoke run (< 1 min): small samples, mv3 + default only
+    python scripts/bench.py --onnx m.onnx --images DIR --quick   # any ONNX recognizer, any crops
+
+Models (converted once into --work, reused while their sources are unchanged): the PaddleOCR CRNN-mv3
+fixture, a random-weight PaddleOCR CRNN-r34 built from its params.tsv, the bundled default model (or
+--default-model, an .onnx or a crnn .pt checkpoint), PP-OCRv4 rec (paddle2onnx for ONNX). Sections:
+
+  1 overhead   Recognizer.recognize over image paths (read, decode, preprocess, infer, CTC decode) vs
+               ONNX Runtime session.run alone on the very batches the pipeline built. Target >= 0.9.
+  2 paddle     PaddleOCR's pipeline (bench_paddle.py: predict_rec batching, resize_norm_img, Paddle
+               Inference with oneDNN, same threads) end to end vs our fastest backend end to end.
+               Targets >= 1.5 (mv3, default), >= 1.1 (r34). The slower of PaddleOCR's batch 6 and ours.
+  3 cold start `crnn recognize one.png` vs `python -c "import numpy, cv2, onnxruntime"`. Target <= 1.6x.
+  4 openvino   OpenVINO THROUGHPUT hint with the async queue (run_many) and LATENCY vs ONNX Runtime,
+               on the pipeline's batches (bare) and end to end.
+  5 memory     peak RSS of `crnn recognize -q -` with N paths on stdin, small N vs large N. < 400 MB, flat.
+  6 int8       ONNX Runtime INT8 (crnn_onnxruntime.quantize, Conv ops) vs FP32, end to end.
+  7 padding    padded share of the input columns: our per-crop widths vs PaddleOCR's batch-widest.
+
+Every timing is a median over --repeats runs, with the variants interleaved (and their order reversed
+every other repeat) so drifts in machine speed hit all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import pickle
+import platform
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+GAP = 0.15  # seconds of rest between timed runs: lets idle runtime threads stop spinning
+PADDLE_BATCH = 6  # PaddleOCR's rec_batch_num default
+TARGET_PADDLE = {"mv3": 1.5, "default": 1.5, "r34": 1.1}
+TARGET_OVERHEAD = 0.9
+TARGET_COLD = 1.6
+MEMORY_LIMIT_MB = 400.0
+
+
+# -- results -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    model: str = ""
+    data: str = ""
+    ours: str = ""
+    reference: str = ""
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None  # None: no target
+    note: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # raw numbers for the JSON
+
+
+class Report:
+    def __init__(self, quiet: bool) -> None:
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.raw: dict[str, Any] = {}
+        self.quiet = quiet
+        self.t0 = time.monotonic()
+
+    def log(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+
+    def note(self, msg: str) -> None:
+        self.notes.append(msg)
+        self.log(f"note: {msg}")
+
+
+def at_least(ratio: float, target: float) -> tuple[bool, str]:
+    if ratio >= target:
+        return True, f"met (>= {target:g})"
+    return False, f"MISSED by {100 * (target - ratio) / target:.0f} % ({ratio:.2f} < {target:g})"
+
+
+def at_most(ratio: float, target: float) -> tuple[bool, str]:
+    if ratio <= target:
+        return True, f"met (<= {target:g})"
+    return False, f"MISSED by {100 * (ratio - target) / target:.0f} % ({ratio:.2f} > {target:g})"
+
+
+def med(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def interleave(
+    variants: dict[str, Callable[[], float]], repeats: int, warmup: bool = True
+) -> dict[str, list[float]]:
+    """Seconds per run of each variant, ``repeats`` runs each, interleaved; one untimed warm-up each."""
+    if warmup:
+        for fn in variants.values():
+            fn()
+            time.sleep(GAP)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name].append(variants[name]())
+            time.sleep(GAP)
+    return times
+
+
+# -- machine -------------------------------------------------------------------------------------------
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "versions": {
+            n: _version(n)
+            for n in (
+                "crnn",
+                "numpy",
+                "opencv-python-headless",
+                "opencv-python",
+                "onnxruntime",
+                "openvino",
+                "paddlepaddle",
+                "paddle2onnx",
+                "torch",
+            )
+        },  # fmt: skip
+        "commit": commit,
+    }
+
+
+# -- images --------------------------------------------------------------------------------------------
+
+
+def label_paths(tsv: Path, n: int, seed: int) -> list[str]:
+    """``n`` image paths from a PaddleOCR label file, a seeded sample (cycled when the file is shorter)."""
+    lines = [ln for ln in tsv.read_text("utf-8").splitlines() if ln.strip()]
+    paths = [str(tsv.parent / ln.split("\t")[0]) for ln in lines]
+    random.Random(seed).shuffle(paths)
+    return [paths[i % len(paths)] for i in range(n)]
+
+
+def folder_paths(folder: Path, n: int) -> list[str]:
+    from crnn_cli.commands.inputs import walk_images
+
+    found = list(walk_images(str(folder), True))
+    if not found:
+        raise SystemExit(f"bench: no images in {folder}")
+    return [found[i % len(found)] for i in range(n)]
+
+
+# -- models --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    name: str
+    onnx: Path
+    xml: Path | None = None  # OpenVINO IR; None: OpenVINO reads the ONNX file
+    paddle: tuple[Path, Path] | None = None  # Paddle inference model (graph, params)
+    paddle_note: str = ""  # what the Paddle model is
+    size: str = "small"  # "small" | "large": sets the sample sizes
+    checks: list[str] = field(default_factory=list)
+
+
+def _stamp(sources: list[Path]) -> str:
+    parts = []
+    for s in sources:
+        st = s.stat()
+        parts.append(f"{s.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join([_version("crnn"), *parts])
+
+
+def cached(out: Path, sources: list[Path], make: Callable[[Path], Any], report: Report, what: str) -> Path:
+    """Build ``out`` from ``sources`` with ``make(out)`` unless a build from the same sources is there."""
+    stamp = out.with_name(out.name + ".stamp")
+    want = _stamp(sources)
+    if out.exists() and stamp.exists() and stamp.read_text() == want:
+        return out
+    report.log(f"building {what} -> {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t = time.monotonic()
+    make(out)
+    stamp.write_text(want)
+    report.log(f"built {what} in {time.monotonic() - t:.0f} s")
+    return out
+
+
+def convert_to(src: Path, target: str, out: Path, **options: Any) -> None:
+    from crnn_cli.convert import ConvertOptions, convert
+
+    convert(src, ConvertOptions(target, out, **options))
+
+
+def write_r34_checkpoint(tsv: Path, out: Path, seed: int = 34) -> None:
+    """A PaddleOCR r34 training checkpoint with params.tsv's names and shapes and random values."""
+    rng = np.random.default_rng(seed)
+    state: dict[str, Any] = {}
+    for line in tsv.read_text().splitlines():
+        name, shape_text, _ = line.split("\t")
+        shape = tuple(int(v) for v in shape_text.strip("[]").split(","))
+        if name.endswith("._variance"):
+            value = rng.uniform(0.8, 1.2, shape)
+        elif name.endswith("._mean") or name.endswith("_batch_norm.bias"):
+            value = rng.normal(0.0, 0.1, shape)
+        elif name.endswith("_batch_norm.weight"):
+            value = rng.normal(1.0, 0.1, shape)
+        elif len(shape) == 4:  # He-scaled kernels keep 34 layers' activations in range
+            value = rng.normal(0.0, 1.0, shape) * math.sqrt(2.0 / float(np.prod(shape[1:])))
+        elif name.startswith("head."):
+            value = rng.normal(0.0, 0.5 if len(shape) == 2 else 0.1, shape)
+        else:
+            value = rng.uniform(-1 / 16, 1 / 16, shape)
+        state[name] = np.ascontiguousarray(value, dtype=np.float32)
+    for name in list(state):  # Paddle's per-cell LSTM copies equal the flat weights
+        if ".cell_" in name:
+            prefix, layer, cell, param = name.rsplit(".", 3)
+            flat = f"{prefix}.{param}_l{layer}{'_reverse' if cell == 'cell_bw' else ''}"
+            state[name] = state[flat].copy()
+    state["StructuredToParameterName@@"] = {k: f"p{i}" for i, k in enumerate(state)}
+    out.write_bytes(pickle.dumps(state, protocol=4))
+
+
+def paddle_weights(model: Any) -> dict[str, np.ndarray]:
+    """A torch CRNN's state dict under Paddle's names and layouts (for the twin in bench_paddle.py)."""
+    import torch
+
+    linear = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    out = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        value = tensor.detach().cpu().numpy()
+        module, _, leaf = name.rpartition(".")
+        if leaf == "running_mean":
+            name = f"{module}._mean"
+        elif leaf == "running_var":
+            name = f"{module}._variance"
+        elif module in linear and leaf == "weight":
+            value = value.T  # Paddle's Linear stores in x out
+        out[name] = np.ascontiguousarray(value, dtype=np.float32)
+    return out
+
+
+def _onnx_default_spec(onnx_path: Path) -> dict[str, Any] | None:
+    """build_model arguments of a crnn_default ONNX export, read from its metadata and LSTM shapes."""
+    import onnx
+
+    from crnn_cli.core.metadata import ModelMetadata
+
+    proto = onnx.load(str(onnx_path))
+    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    if meta is None or meta.architecture != "crnn_default" or meta.characters is None:
+        return None
+    hidden = [i.dims[1] // 4 for i in proto.graph.initializer if len(i.dims) == 3 and i.dims[0] == 2]
+    if not hidden:
+        return None
+    return {"num_classes": len(meta.characters) + 1, "in_channels": meta.channels, "hidden_size": hidden[0]}
+
+
+class PaddleWorker:
+    """bench_paddle.py in a child process: JSON commands in, JSON replies out."""
+
+    def __init__(self, log: Path) -> None:
+        self._log = open(log, "ab")  # noqa: SIM115  (closed in close(), after the child)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "bench_paddle.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+
+    def call(self, **args: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(args) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Paddle worker exited (status {self.proc.wait()}); see {self._log.name}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error", "unknown error"))
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(RuntimeError, OSError, ValueError):
+                self.call(cmd="quit")
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def build_twin(
+    worker: PaddleWorker, torch_model: Any | None, spec: dict[str, Any], height: int, out_dir: Path
+) -> tuple[Path, Path]:
+    """Save the Paddle twin of a crnn torch network (its weights, or seeded random ones) in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if torch_model is None:
+        import torch
+        from crnn_torch.models import build_model
+
+        torch.manual_seed(0)
+        torch_model = build_model(
+            spec["arch"], spec["num_classes"], spec["in_channels"], hidden_size=spec["hidden_size"]
+        )
+    weights = out_dir / "weights.npz"
+    np.savez(weights, **paddle_weights(torch_model.eval()))
+    prefix = out_dir / "inference"
+    worker.call(cmd="build", weights=str(weights), out=str(prefix), height=height, **spec)
+    weights.unlink()
+    return prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")
+
+
+def prepare_models(args: argparse.Namespace, report: Report, worker: PaddleWorker | None) -> list[Model]:
+    work: Path = args.work
+    fixtures: Path = args.shared / "fixtures"
+    models: list[Model] = []
+    wanted = args.models
+
+    def attempt(name: str, fn: Callable[[], Model | None]) -> None:
+        if name not in wanted:
+            return
+        try:
+            m = fn()
+        except Exception as exc:  # one model failing to convert must not end the benchmark
+            report.note(f"{name}: skipped, could not be prepared: {type(exc).__name__}: {exc}")
+            return
+        if m is not None:
+            models.append(m)
+
+    def mv3() -> Model:
+        src = fixtures / "paddle_crnn_mv3" / "best_accuracy.pdparams"
+        onnx_path = cached(
+            work / "mv3" / "mv3.onnx", [src], lambda o: convert_to(src, "onnx", o), report, "mv3 ONNX"
+        )
+        xml = cached(
+            work / "mv3" / "mv3.xml",
+            [onnx_path],
+            lambda o: convert_to(onnx_path, "openvino", o),
+            report,
+            "mv3 IR",
+        )
+        pir = fixtures / "paddle_crnn_mv3" / "inference_pir"
+        return Model(
+            "mv3", onnx_path, xml, (pir / "inference.json", pir / "inference.pdiparams"),
+            "PaddleOCR's own export (fixture inference_pir)",
+        )  # fmt: skip
+
+    def r34() -> Model:
+        tsv = fixtures / "paddle_crnn_r34" / "params.tsv"
+        pd = cached(
+            work / "r34" / "best_accuracy.pdparams",
+            [tsv],
+            lambda o: write_r34_checkpoint(tsv, o),
+            report,
+            "r34 checkpoint",
+        )
+        onnx_path = cached(
+            work / "r34" / "r34.onnx", [pd], lambda o: convert_to(pd, "onnx", o), report, "r34 ONNX"
+        )
+        xml = cached(
+            work / "r34" / "r34.xml",
+            [onnx_path],
+            lambda o: convert_to(onnx_path, "openvino", o),
+            report,
+            "r34 IR",
+        )
+        m = Model("r34", onnx_path, xml, size="large")
+        if worker is not None:
+
+            def twin(out: Path) -> None:
+                from crnn_torch.loading import load_paddle_checkpoint
+
+                model, _, _ = load_paddle_checkpoint(pd)
+                spec = {
+                    "arch": model.arch,
+                    **{k: model.config[k] for k in ("num_classes", "in_channels", "hidden_size")},
+                }
+                build_twin(worker, model, spec, 32, out.parent)
+
+            graph = cached(work / "r34" / "paddle" / "inference.json", [pd], twin, report, "r34 Paddle twin")
+            m.paddle = (graph, graph.with_suffix(".pdiparams"))
+            m.paddle_note = "paddle.nn twin of our r34 with the same weights (jit.save)"
+        return m
+
+    def default() -> Model | None:
+        src = args.default_model
+        if src is None:
+            from crnn_cli.core.recognizer import default_model_path
+
+            try:
+                src = default_model_path()
+            except Exception as exc:
+                report.note(f"default: skipped: {exc}")
+                return None
+        src = Path(src)
+        if not src.exists():
+            report.note(f"default: skipped: {src} does not exist")
+            return None
+        torch_model = None
+        if src.suffix == ".onnx":
+            onnx_path = src
+        else:  # a crnn checkpoint: export it here
+            onnx_path = cached(
+                work / "default" / "default.onnx",
+                [src],
+                lambda o: convert_to(src, "onnx", o),
+                report,
+                "default ONNX",
+            )
+        xml = cached(
+            work / "default" / "default.xml",
+            [onnx_path],
+            lambda o: convert_to(onnx_path, "openvino", o),
+            report,
+            "default IR",
+        )
+        m = Model("default", onnx_path, xml)
+        m.checks.append(f"default model: {src}")
+        spec = _onnx_default_spec(onnx_path)
+        if worker is not None and spec is not None:
+            ckpt = src if src.suffix != ".onnx" else args.default_checkpoint
+            if ckpt is not None:
+                from crnn_torch.checkpoint import model_from_checkpoint
+
+                torch_model, _ = model_from_checkpoint(ckpt)
+            spec = {"arch": "crnn_default", **spec}
+            height = 32
+
+            def twin(out: Path) -> None:
+                build_twin(worker, torch_model, spec, height, out.parent)
+
+            graph = cached(
+                work / "default" / "paddle" / "inference.json",
+                [onnx_path] + ([Path(ckpt)] if ckpt is not None else []),
+                twin,
+                report,
+                "default Paddle twin",
+            )
+            m.paddle = (graph, graph.with_suffix(".pdiparams"))
+            m.paddle_note = (
+                "paddle.nn twin with the checkpoint's weights"
+                if torch_model is not None
+                else "paddle.nn twin, same layers, random weights (no checkpoint given: speed only)"
+            )
+        elif worker is not None:
+            report.note("default: not a crnn_default export; no Paddle twin, section 2 skipped for it")
+        return m
+
+    def ppocrv4() -> Model | None:
+        from crnn_cli import paddle_inference as pi
+
+        src = fixtures / "ppocrv4_rec"
+        keys = src / "ppocr_keys_v1.txt"
+        opts = {"dictionary": str(keys), "use_space_char": True}
+        if not pi.paddle2onnx_available().ok:
+            report.note(
+                f"ppocrv4: skipped: no ONNX without paddle2onnx ({pi.paddle2onnx_available().reason})"
+            )
+            return None
+        srcs = [src / "inference.pdmodel", src / "inference.pdiparams"]
+
+        def to_onnx(out: Path) -> None:
+            from crnn_cli.core.errors import ModelError
+
+            unverified.unlink(missing_ok=True)
+            try:
+                convert_to(src, "onnx", out, **opts)
+            except ModelError as exc:  # benchmark anyway, and say so: speed does not hinge on 1e-4
+                if "FAILED" not in str(exc):
+                    raise
+                convert_to(src, "onnx", out, verify=False, **opts)
+                unverified.write_text(f"crnn convert's check failed ({exc}); benchmarked the unverified ONNX")
+
+        unverified = work / "ppocrv4" / "UNVERIFIED"
+        onnx_path = cached(work / "ppocrv4" / "ppocrv4.onnx", srcs, to_onnx, report, "PP-OCRv4 ONNX")
+        if unverified.exists():
+            report.note(f"ppocrv4: {unverified.read_text()}")
+        xml = cached(
+            work / "ppocrv4" / "ppocrv4.xml",
+            srcs,
+            lambda o: convert_to(src, "openvino", o, **opts),
+            report,
+            "PP-OCRv4 IR",
+        )
+        return Model(
+            "ppocrv4", onnx_path, xml, (src / "inference.pdmodel", src / "inference.pdiparams"),
+            "the real PP-OCRv4 rec inference model", size="large",
+        )  # fmt: skip
+
+    attempt("mv3", mv3)
+    attempt("r34", r34)
+    attempt("default", default)
+    attempt("ppocrv4", ppocrv4)
+    for i, path in enumerate(args.onnx):
+        models.append(Model(Path(path).stem if len(args.onnx) == 1 else f"{Path(path).stem}{i}", Path(path)))
+    return models
+
+
+# -- measurements --------------------------------------------------------------------------------------
+
+
+def open_recognizer(model: Path, backend: str, threads: int, hint: str = "LATENCY", batch: int = 32) -> Any:
+    from crnn_cli.core.backend import SessionOptions
+    from crnn_cli.core.recognizer import Recognizer
+
+    return Recognizer(
+        model, backend, batch_size=batch, threads=threads,
+        session_options=SessionOptions(threads=threads, performance_hint=hint),
+    )  # fmt: skip
+
+
+def pipeline_run(rec: Any, paths: list[str]) -> Callable[[], float]:
+    def run() -> float:
+        t = time.perf_counter()
+        failed = sum(1 for r in rec.recognize(paths) if r.error is not None)
+        seconds = time.perf_counter() - t
+        if failed:
+            raise RuntimeError(f"{failed} of {len(paths)} images failed in the pipeline")
+        return seconds
+
+    return run
+
+
+def record_batches(rec: Any, paths: list[str]) -> tuple[list[np.ndarray], list[Any]]:
+    """The exact batches the pipeline hands its session for ``paths`` (copies), and its results."""
+    session = rec.session
+    seen: list[np.ndarray] = []
+    original = session._run
+
+    def spy(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.copy())
+        return original(batch)
+
+    session._run = spy
+    try:
+        results = list(rec.recognize(paths))
+    finally:
+        del session._run
+    return seen, results
+
+
+def ort_bare(model: Path, threads: int, batches: list[np.ndarray]) -> Callable[[], float]:
+    """ONNX Runtime alone, session options as crnn_onnxruntime sets them, on pre-made batches."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def run() -> float:
+        t = time.perf_counter()
+        for b in batches:
+            sess.run(None, {name: b})
+        return time.perf_counter() - t
+
+    return run
+
+
+def ov_bare(session: Any, batches: list[np.ndarray], many: bool) -> Callable[[], float]:
+    def run() -> float:
+        t = time.perf_counter()
+        if many:
+            for _ in session.run_many(iter(batches)):
+                pass
+        else:
+            for b in batches:
+                session.run(b)
+        return time.perf_counter() - t
+
+    return run
+
+
+def paddle_run(
+    worker: Any, key: str, paths: list[str], batch: int, keep: tuple[list, list] | None
+) -> Callable[[], float]:
+    """PaddleOCR's pipeline in the worker; its own clock (read to decoded text). ``keep``: texts, shapes."""
+
+    def run() -> float:
+        reply = worker.call(cmd="run", key=key, paths=paths, batch=batch)
+        if keep is not None:
+            keep[0][:] = reply["texts"]
+            keep[1][:] = reply["shapes"]
+        return float(reply["seconds"])
+
+    return run
+
+
+def paddle_padding(sizes: list[tuple[int, int]], height: int, min_width: int, batch: int) -> tuple[int, int]:
+    """(padded, total) columns of PaddleOCR's batching for crops of (h, w): sort by ratio, widest pads."""
+    ratios = sorted(w / h for h, w in sizes)
+    padded = total = 0
+    for first in range(0, len(ratios), batch):
+        chunk = ratios[first : first + batch]
+        width = int(height * max(min_width / height, max(chunk)))
+        for r in chunk:
+            used = min(math.ceil(height * r), width)
+            padded += width - used
+            total += width
+    return padded, total
+
+
+def bench_model(
+    m: Model,
+    datasets: dict[str, list[str]],
+    args: argparse.Namespace,
+    report: Report,
+    worker: PaddleWorker | None,
+) -> None:
+    from crnn_cli.core.backend import SessionOptions
+    from crnn_cli.core.images import cv2
+    from crnn_cli.core.registry import require_available
+
+    threads = args.threads
+    rec_ort = open_recognizer(m.onnx, "onnxruntime", threads, batch=args.batch)
+    ov_model = m.xml or m.onnx
+    have_ov = "openvino" in args.backends
+    recs: dict[str, Any] = {"ORT": rec_ort}
+    sessions: dict[str, Any] = {}
+    if have_ov:
+        recs["OV-LAT"] = open_recognizer(ov_model, "openvino", threads, "LATENCY", args.batch)
+        recs["OV-THR"] = open_recognizer(ov_model, "openvino", threads, "THROUGHPUT", args.batch)
+        ov = require_available("openvino")
+        sessions["OV-LAT"] = ov.open(ov_model, SessionOptions(threads=threads, performance_hint="LATENCY"))
+        sessions["OV-THR"] = ov.open(ov_model, SessionOptions(threads=threads, performance_hint="THROUGHPUT"))
+    meta = rec_ort.metadata
+    cfg = rec_ort.preprocess_config
+    paddle_key = None
+    if worker is not None and m.paddle is not None and "paddle" in args.sections_set:
+        paddle_key = m.name
+        worker.call(
+            cmd="load", key=m.name, model=str(m.paddle[0]), params=str(m.paddle[1]), threads=threads,
+            height=cfg.height, width=cfg.width, symbols=list(rec_ort.charset.symbols),
+        )  # fmt: skip
+        check_twin(m, rec_ort, datasets, worker, report)
+    elif "paddle" in args.sections_set:
+        why = "Paddle not available" if worker is None else "no Paddle inference model for it"
+        report.note(f"{m.name}: section 2 skipped ({why})")
+    try:
+        for data, all_paths in datasets.items():
+            n = args.sizes[(m.size, data)]
+            if n == 0:
+                continue
+            paths = all_paths[:n]
+            batches, results = record_batches(rec_ort, paths)
+            texts_ours = [r.text for r in results]
+            variants: dict[str, Callable[[], float]] = {
+                "ours ORT": pipeline_run(rec_ort, paths),
+                "bare ORT": ort_bare(m.onnx, threads, batches),
+            }
+            if have_ov:
+                variants["ours OV-LAT"] = pipeline_run(recs["OV-LAT"], paths)
+                variants["ours OV-THR"] = pipeline_run(recs["OV-THR"], paths)
+                variants["bare OV-LAT"] = ov_bare(sessions["OV-LAT"], batches, many=False)
+                variants["bare OV-THR"] = ov_bare(sessions["OV-THR"], batches, many=True)
+            paddle_texts: list[str] = []
+            paddle_shapes: list[Any] = []
+            if paddle_key is not None:
+                for b in sorted({PADDLE_BATCH, args.batch}):
+                    keep = (paddle_texts, paddle_shapes) if b == PADDLE_BATCH else None
+                    variants[f"paddle b{b}"] = paddle_run(worker, paddle_key, paths, b, keep)
+            report.log(
+                f"{m.name}/{data}: {n} crops, {len(batches)} batches, {len(variants)} variants x {args.repeats}"
+            )
+            times = interleave(variants, args.repeats)
+            ips = {k: n / med(v) for k, v in times.items()}
+            report.raw[f"{m.name}/{data}"] = {
+                "crops": n,
+                "batch_shapes": [list(b.shape) for b in batches],
+                "seconds": times,
+                "images_per_s": ips,
+            }
+            report.log("  " + ", ".join(f"{k} {v:.1f}/s" for k, v in ips.items()))
+            # 1: pipeline overhead
+            ratio = ips["ours ORT"] / ips["bare ORT"]
+            met, verdict = at_least(ratio, TARGET_OVERHEAD)
+            report.add(Row("1 overhead", "Recognizer / bare ORT (img/s)", m.name, f"{data} {n}",
+                           f"{ips['ours ORT']:.1f}", f"{ips['bare ORT']:.1f}", ratio, verdict, met,
+                           f"{len(batches)} batches, same shapes"))  # fmt: skip
+            # 4: OpenVINO hints vs ONNX Runtime
+            if have_ov:
+                for mode in ("bare", "ours"):
+                    label = "run / run_many" if mode == "bare" else "Recognizer"
+                    thr, lat, base = (ips[f"{mode} {k}"] for k in ("OV-THR", "OV-LAT", "ORT"))
+                    report.add(Row("4 openvino", f"OV THROUGHPUT | LATENCY vs ORT, {label}", m.name,
+                                   f"{data} {n}", f"{thr:.1f} | {lat:.1f}", f"{base:.1f}", thr / base,
+                                   note=f"THROUGHPUT/ORT {thr / base:.2f}, LATENCY/ORT {lat / base:.2f} (img/s)"))  # fmt: skip
+            # 2: against PaddleOCR
+            if paddle_key is not None:
+                ours_best = max((k for k in ips if k.startswith("ours")), key=lambda k: ips[k])
+                paddle_best = max((k for k in ips if k.startswith("paddle")), key=lambda k: ips[k])
+                r = ips[ours_best] / ips[paddle_best]
+                target = TARGET_PADDLE.get(m.name)
+                met, verdict = at_least(r, target) if target else (None, "")
+                agree = sum(a == b for a, b in zip(texts_ours, paddle_texts)) / max(len(paddle_texts), 1)
+                others = ", ".join(
+                    f"{k} {ips[k]:.1f}" for k in ips if k.startswith("paddle") and k != paddle_best
+                )
+                report.add(Row("2 paddle", f"{ours_best[5:]} / PaddleOCR {paddle_best[7:]} (img/s)", m.name,
+                               f"{data} {n}", f"{ips[ours_best]:.1f}", f"{ips[paddle_best]:.1f}", r, verdict, met,
+                               f"same text {100 * agree:.0f} %; Paddle {others}"))  # fmt: skip
+                report.raw[f"{m.name}/{data}"]["paddle_shapes"] = paddle_shapes
+            # 7: padding
+            rec_ort.padding_stats[:] = [0, 0]
+            list(rec_ort.recognize(paths))
+            pad_ours = rec_ort.padding_stats[0] / max(rec_ort.padding_stats[1], 1)
+            sizes = []
+            for p in paths:
+                img = cv2.imread(p)
+                h, w = img.shape[:2]
+                if cfg.rotate_vertical and h >= 1.5 * w:
+                    h, w = w, h
+                sizes.append((h, w))
+            pp, pt = paddle_padding(sizes, cfg.height, cfg.width, PADDLE_BATCH)
+            pad_paddle = pp / max(pt, 1)
+            report.add(Row("7 padding", "padded share of input columns", m.name, f"{data} {n}",
+                           f"{100 * pad_ours:.1f} %", f"{100 * pad_paddle:.1f} %",
+                           pad_ours / pad_paddle if pad_paddle else None,
+                           note=f"ours: own width, {'dynamic' if meta.dynamic_width else 'fixed'}; "
+                                f"PaddleOCR: batch {PADDLE_BATCH} widest"))  # fmt: skip
+    finally:
+        for rec in recs.values():
+            rec.close()
+        for s in sessions.values():
+            s.close()
+
+
+def check_twin(
+    m: Model, rec: Any, datasets: dict[str, list[str]], worker: PaddleWorker, report: Report
+) -> None:
+    """The Paddle model against our ONNX on a few real crops: max |dp| and argmax agreement."""
+    from crnn_cli.core.images import load_image
+
+    paths = next(iter(datasets.values()))[:8]
+    batch = rec.preprocessor.batch([load_image(p) for p in paths])
+    if batch.shape[3] < rec.preprocess_config.width:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        x, y = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
+        np.save(x, batch)
+        worker.call(cmd="infer", key=m.name, input=str(x), output=str(y))
+        theirs = np.load(y)
+    ours = rec.session.run(batch)
+    if theirs.shape != ours.shape:
+        report.note(f"{m.name}: Paddle model output {theirs.shape} vs ours {ours.shape}")
+        return
+    diff = float(np.abs(theirs - ours).max())
+    same = float((theirs.argmax(2) == ours.argmax(2)).mean())
+    msg = f"{m.name}: Paddle model ({m.paddle_note}) vs our ONNX on {len(paths)} crops: max |dp| {diff:.1e}, argmax {100 * same:.1f} % equal"
+    if "random weights" in m.paddle_note:
+        msg = f"{m.name}: Paddle model is {m.paddle_note}"
+    elif diff > 1e-3:
+        msg += " (they differ: the comparison is not like for like)"
+    report.note(msg)
+
+
+def bench_cold_start(model: Model | None, image: str, args: argparse.Namespace, report: Report) -> None:
+    crnn = Path(sys.executable).with_name("crnn")
+    cmd = [str(crnn)] if crnn.exists() else [sys.executable, "-m", "crnn_cli"]
+    cmd += ["recognize", image]
+    what = "bundled model"
+    try:
+        from crnn_cli.core.recognizer import default_model_path
+
+        default_model_path()
+    except Exception:
+        if model is None:
+            report.note("3 cold start: skipped (no bundled model and no model to run)")
+            return
+        cmd[-1:-1] = ["--model", str(model.onnx)]
+        what = f"--model {model.name} (no bundled model)"
+    imports = [sys.executable, "-c", "import numpy, cv2, onnxruntime"]
+
+    def timed(c: list[str]) -> Callable[[], float]:
+        def run() -> float:
+            t = time.perf_counter()
+            p = subprocess.run(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+            s = time.perf_counter() - t
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(c)} exited {p.returncode}: {p.stderr.decode()[-300:]}")
+            return s
+
+        return run
+
+    times = interleave({"crnn": timed(cmd), "imports": timed(imports)}, args.cold_repeats)
+    a, b = med(times["crnn"]), med(times["imports"])
+    met, verdict = at_most(a / b, TARGET_COLD)
+    report.raw["cold_start"] = {"command": cmd, "seconds": times}
+    report.add(Row("3 cold start", "crnn recognize one.png / imports (s)", what, f"median of {args.cold_repeats}",
+                   f"{a:.2f} s", f"{b:.2f} s", a / b, verdict, met))  # fmt: skip
+
+
+# Runs a command and prints its peak RSS (kB) and wall seconds. ru_maxrss counts a forked child's pages
+# from before its exec, so the measuring parent must be small: this, or /usr/bin/time, never the bench.
+_RSS_WRAPPER = """
+import os, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(p.pid, 0)
+print(usage.ru_maxrss, time.perf_counter() - t, os.waitstatus_to_exitcode(status), file=sys.stderr)
+"""
+
+
+def peak_rss(cmd: list[str], stdin_path: Path, timeout: float) -> tuple[float, float, int]:
+    """(peak RSS in MB, seconds, exit status) of ``cmd`` reading ``stdin_path``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rss"
+        if Path("/usr/bin/time").exists():
+            wrapped = ["/usr/bin/time", "-o", str(out), "-f", "%M %e %x", *cmd]
+        else:
+            wrapped = [sys.executable, "-c", _RSS_WRAPPER, *cmd]
+        with open(stdin_path, "rb") as stdin, open(out.with_suffix(".err"), "wb") as err:
+            proc = subprocess.Popen(
+                wrapped, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, start_new_session=True
+            )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # the wrapper and the crnn it started
+                proc.wait()
+                return float("nan"), timeout, -1
+        text = (out.read_text() if out.exists() else out.with_suffix(".err").read_text()).split()
+    kb, seconds, status = float(text[-3]), float(text[-2]), int(text[-1])
+    return kb / 1024, seconds, status
+
+
+def bench_memory(model: Model | None, pool: list[str], args: argparse.Namespace, report: Report) -> None:
+    if model is None:
+        report.note("5 memory: skipped (no model)")
+        return
+    crnn = Path(sys.executable).with_name("crnn")
+    cmd = [str(crnn)] if crnn.exists() else [sys.executable, "-m", "crnn_cli"]
+    cmd += ["recognize", "-q", "--model", str(model.onnx), "-"]
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.mem_sizes:
+            stdin = Path(tmp) / f"paths{n}.txt"
+            stdin.write_text("".join(pool[i % len(pool)] + "\n" for i in range(n)))
+            rss, seconds, status = peak_rss(cmd, stdin, args.mem_timeout)
+            report.log(f"memory: {n} paths: {rss:.0f} MB peak, {seconds:.1f} s, exit {status}")
+            found[n] = {"rss_mb": rss, "seconds": seconds, "status": status}
+    report.raw["memory"] = {"command": cmd, "runs": found}
+    small, large = min(found), max(found)
+    a, b = found[large]["rss_mb"], found[small]["rss_mb"]
+    done = all(v["status"] == 0 for v in found.values())
+    growth = a / b
+    met = a < MEMORY_LIMIT_MB and growth <= 1.10 and done
+    verdict = (
+        "met (< 400 MB, within 10 %)" if met else
+        "MISSED: " + "; ".join(x for x in (
+            f"{a:.0f} MB >= 400 MB" if a >= MEMORY_LIMIT_MB else "",
+            f"grew {100 * (growth - 1):.0f} %" if growth > 1.10 else "",
+            "a run failed or timed out" if not done else "") if x)
+    )  # fmt: skip
+    report.add(Row("5 memory", f"peak RSS {large} paths / {small} paths", model.name, "paths on stdin",
+                   f"{a:.0f} MB", f"{b:.0f} MB", growth, verdict, met,
+                   f"{large / found[large]['seconds']:.0f} img/s over stdin"))  # fmt: skip
+
+
+def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, report: Report) -> None:
+    if model is None:
+        report.note("6 int8: skipped (no model)")
+        return
+    try:
+        from crnn_onnxruntime.quantize import calibration_batches, quantize_onnx, require_quantizer
+
+        require_quantizer("onnx")
+    except Exception as exc:
+        report.note(f"6 int8: skipped: quantize.py not usable here ({type(exc).__name__}: {exc})")
+        return
+    from crnn_cli.core.images import load_image
+
+    rec32 = open_recognizer(model.onnx, "onnxruntime", args.threads, batch=args.batch)
+    calib = [load_image(p) for p in paths[-args.calibration :]]
+
+    def make(out: Path) -> None:
+        import onnx
+
+        from crnn_cli.core.metadata import set_onnx_metadata
+
+        quantize_onnx(model.onnx, out, calibration_batches(calib, rec32.preprocess_config), "conv")
+        proto = onnx.load(str(out))
+        set_onnx_metadata(proto, rec32.metadata.to_props())
+        onnx.save(proto, str(out))
+
+    try:
+        int8 = cached(
+            args.work / model.name / f"{model.name}.int8.onnx",
+            [model.onnx],
+            make,
+            report,
+            f"{model.name} INT8",
+        )
+        rec8 = open_recognizer(int8, "onnxruntime", args.threads, batch=args.batch)
+    except Exception as exc:
+        report.note(f"6 int8: skipped: quantization failed ({type(exc).__name__}: {exc})")
+        rec32.close()
+        return
+    try:
+        timed = paths[: args.sizes[(model.size, "words")]]
+        times = interleave(
+            {"fp32": pipeline_run(rec32, timed), "int8": pipeline_run(rec8, timed)}, args.repeats
+        )
+        a, b = len(timed) / med(times["int8"]), len(timed) / med(times["fp32"])
+        same = np.mean([x.text == y.text for x, y in zip(rec8.recognize(timed), rec32.recognize(timed))])
+        report.raw["int8"] = {"model": model.name, "seconds": times}
+        report.add(Row("6 int8", "INT8 / FP32, ONNX Runtime end to end (img/s)", model.name, f"words {len(timed)}",
+                       f"{a:.1f}", f"{b:.1f}", a / b,
+                       note=f"Conv ops int8; same text as FP32 on {100 * same:.0f} %; "
+                            f"{int8.stat().st_size / 1e6:.1f} MB vs {model.onnx.stat().st_size / 1e6:.1f} MB"))  # fmt: skip
+    finally:
+        rec8.close()
+        rec32.close()
+
+
+# -- output --------------------------------------------------------------------------------------------
+
+
+def render(report: Report, info: dict[str, Any], args: argparse.Namespace, elapsed: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    v = info["versions"]
+    title = (
+        f"crnn benchmark{' (--quick)' if args.quick else ''}: {info['cpu']}, {info['cpu_count']} CPUs, "
+        f"{args.threads} threads, batch {args.batch}, median of {args.repeats}"
+    )
+    caption_lines = [
+        f"python {info['python']}, numpy {v['numpy']}, opencv {v['opencv-python-headless'] if v['opencv-python-headless'] != '-' else v['opencv-python']}, "
+        f"onnxruntime {v['onnxruntime']}, openvino {v['openvino']}, paddlepaddle {v['paddlepaddle']}, torch {v['torch']}, "
+        f"crnn {v['crnn']} ({info['commit'] or 'no git'}); {elapsed:.0f} s",
+        *report.notes,
+    ]
+    table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left", show_lines=False)
+    for col, kw in (("section", {}), ("measure", {}), ("model", {}), ("data", {}), ("ours", {"justify": "right"}),
+                    ("reference", {"justify": "right"}), ("ratio", {"justify": "right"}), ("target", {}),
+                    ("note", {"overflow": "fold"})):  # fmt: skip
+        table.add_column(col, **kw)
+    last = None
+    for r in report.rows:
+        style = "red" if r.met is False else ("green" if r.met else None)
+        table.add_row(
+            r.section if r.section != last else "",
+            r.measure, r.model, r.data, r.ours, r.reference,
+            "" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target, r.note, style=style,
+        )  # fmt: skip
+        if r.section != last:
+            last = r.section
+    Console(width=args.width, soft_wrap=False).print(table)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: small samples, 1 repeat, mv3 + default")
+    p.add_argument("--json", type=Path, help="write every number here")
+    p.add_argument("--shared", type=Path, default=Path(os.environ.get("CRNN_SHARED", ROOT.parent / "shared")))
+    p.add_argument(
+        "--work", type=Path, default=ROOT / "runs" / "bench", help="converted models are kept here"
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma list of mv3,r34,default,ppocrv4 (default: all; --quick: mv3,default)",
+    )
+    p.add_argument(
+        "--onnx", action="append", default=[], help="also benchmark this ONNX recognizer (repeatable)"
+    )
+    p.add_argument("--default-model", type=Path, help="the default model: .onnx, or a crnn .pt to export")
+    p.add_argument(
+        "--default-checkpoint",
+        type=Path,
+        help="the .pt the default .onnx came from: the Paddle twin's weights",
+    )
+    p.add_argument(
+        "--images", type=Path, help="a folder of crops instead of the real-data word and line sets"
+    )
+    p.add_argument(
+        "--sections", default="1,2,3,4,5,6,7", help="which sections to run (comma list of numbers)"
+    )
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--batch", type=int, default=32, help="our batch size (Recognizer default: 32)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per variant (default 3; --quick 1)")
+    p.add_argument("--mem-sizes", default=None, help="path counts for section 5 (default 10000,100000)")
+    p.add_argument("--mem-timeout", type=float, default=240.0)
+    p.add_argument("--no-paddle", action="store_true", help="skip PaddleOCR (section 2)")
+    p.add_argument("--prepare", action="store_true", help="only convert the models into --work, then exit")
+    p.add_argument("--width", type=int, default=200, help="table width in characters")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = p.parse_args(argv)
+    q = args.quick
+    if args.models is None:
+        args.models = [] if args.onnx else (["mv3", "default"] if q else ["mv3", "r34", "default", "ppocrv4"])
+    else:
+        args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.repeats = args.repeats or (1 if q else 3)
+    args.cold_repeats = 2 if q else 5
+    sizes = args.mem_sizes or ("300,1200" if q else "10000,100000")
+    args.mem_sizes = sorted(int(s) for s in sizes.split(","))
+    args.calibration = 16 if q else 64
+    args.sections_set = {
+        {"1": "overhead", "2": "paddle", "3": "cold", "4": "openvino", "5": "memory", "6": "int8", "7": "padding"}[s.strip()]
+        for s in args.sections.split(",") if s.strip()
+    }  # fmt: skip
+    # crops per (model size, data set)
+    if q:
+        args.sizes = {
+            ("small", "words"): 64,
+            ("small", "lines"): 16,
+            ("large", "words"): 16,
+            ("large", "lines"): 4,
+        }
+    else:
+        args.sizes = {
+            ("small", "words"): 800,
+            ("small", "lines"): 200,
+            ("large", "words"): 96,
+            ("large", "lines"): 24,
+        }
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = Report(args.quiet)
+    started = time.monotonic()
+    sys.path.insert(0, str(HERE))
+    info = machine()
+    report.log(f"machine: {info['cpu']} x {info['cpu_count']}; work folder {args.work}")
+
+    from crnn_cli.core.registry import require_available
+
+    args.backends = []
+    for name in ("onnxruntime", "openvino"):
+        try:
+            require_available(name)
+            args.backends.append(name)
+        except Exception as exc:
+            report.note(f"backend {name} not available: {exc}")
+    if "onnxruntime" not in args.backends:
+        raise SystemExit("bench: ONNX Runtime is required (pip install onnxruntime)")
+    worker = None
+    if not args.no_paddle and "paddle" in args.sections_set and _version("paddlepaddle") != "-":
+        args.work.mkdir(parents=True, exist_ok=True)
+        worker = PaddleWorker(args.work / "paddle_worker.log")
+    elif "paddle" in args.sections_set:
+        report.note(
+            "2 paddle: skipped ("
+            + ("--no-paddle" if args.no_paddle else "paddlepaddle is not installed")
+            + ")"
+        )
+    try:
+        models = prepare_models(args, report, worker)
+        if args.prepare:
+            for m in models:
+                print(f"{m.name}: {m.onnx} {m.xml or ''} {' '.join(map(str, m.paddle or ()))}")
+            return 0
+        if args.images is not None:
+            n = max(args.sizes.values())
+            datasets = {args.images.name: folder_paths(args.images, n)}
+            for size in ("small", "large"):
+                args.sizes[(size, args.images.name)] = args.sizes[(size, "words")]
+        else:
+            real = args.shared / "data" / "real"
+            datasets = {
+                "words": label_paths(
+                    real / "iiit5k_train" / "labels.tsv", args.sizes[("small", "words")] + args.calibration, 5
+                ),
+                "lines": label_paths(
+                    real / "sroie_lines_train" / "labels.tsv", args.sizes[("small", "lines")], 5
+                ),
+            }
+        per_model = {"overhead", "paddle", "openvino", "padding"}
+        if per_model & args.sections_set:
+            for m in models:
+                try:
+                    bench_model(m, datasets, args, report, worker)
+                except Exception as exc:
+                    report.note(f"{m.name}: benchmark failed: {type(exc).__name__}: {exc}")
+        small = next((m for m in models if m.name == "default"), None) or next(
+            (m for m in models if m.size == "small"), None
+        )
+        first = next(iter(datasets.values()))
+        if "cold" in args.sections_set:
+            bench_cold_start(small, first[0], args, report)
+        if "memory" in args.sections_set:
+            bench_memory(small, first[:256], args, report)
+        if "int8" in args.sections_set:
+            bench_int8(small, first, args, report)
+    finally:
+        if worker is not None:
+            worker.close()
+    elapsed = time.monotonic() - started
+    order = {s: i for i, s in enumerate(["1", "2", "3", "4", "5", "6", "7"])}
+    report.rows.sort(key=lambda r: order[r.section[0]])
+    render(report, info, args, elapsed)
+    if args.json:
+        payload = {
+            "machine": info,
+            "settings": {
+                "quick": args.quick, "threads": args.threads, "batch": args.batch, "repeats": args.repeats,
+                "paddle_batch": PADDLE_BATCH, "sizes": {f"{k[0]}/{k[1]}": v for k, v in args.sizes.items()},
+                "memory_sizes": args.mem_sizes, "models": [asdict(m) | {"onnx": str(m.onnx), "xml": str(m.xml)} for m in models],
+            },
+            "rows": [asdict(r) for r in report.rows],
+            "notes": report.notes,
+            "raw": report.raw,
+            "seconds": elapsed,
+        }  # fmt: skip
+        args.json.write_text(json.dumps(payload, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
