@@ -95,6 +95,8 @@ def bare_loop(trainer: Any, batches: list[dict[str, Any]]) -> Any:
 
 
 def step_only(trainer: Any, batches: list[dict[str, Any]]) -> Any:
+    """train_step alone on the (list, refilled by the caller) ``batches``."""
+
     def run() -> float:
         t = time.perf_counter()
         for b in batches:
@@ -112,6 +114,7 @@ class LoaderRun:
         self.trainer, self.steps, self.skip = trainer, steps, skip
         self.epoch = 0
         self.it: Any = None
+        self.last: list[dict[str, Any]] = []  # the timed batches of the last run, for the replays
 
     def _next(self) -> Any:
         while True:
@@ -127,12 +130,15 @@ class LoaderRun:
     def __call__(self) -> float:
         tr = self.trainer
         stamps = []
+        self.last = []
         for i in range(self.skip + self.steps):
             if i >= self.skip and not stamps:
                 stamps.append(time.perf_counter())
             batch = self._next()
             tr.train_step(batch)
             tr.step += 1
+            if stamps:
+                self.last.append(batch)
         stamps.append(time.perf_counter())
         return stamps[-1] - stamps[0]
 
@@ -224,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=Path, default=Path(os.environ.get("CRNN_SHARED", ROOT.parent / "shared")))
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workers", type=int, default=None, help="override Train.loader.num_workers")
+    p.add_argument(
+        "--compare-workers", type=int, default=0, help="also time the loop with this many workers (-1: no)"
+    )
     p.add_argument("--steps", type=int, default=None, help="timed steps per run (default 12; --quick 3)")
     p.add_argument("--skip", type=int, default=None, help="untimed steps before each ours run (default 6)")
     p.add_argument("--repeats", type=int, default=None, help="runs per variant (default 3; --quick 1)")
@@ -232,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--width", type=int, default=160)
     args = p.parse_args(argv)
+    if args.compare_workers is not None and args.compare_workers < 0:
+        args.compare_workers = None
     steps = args.steps or (3 if args.quick else 12)
     skip = args.skip if args.skip is not None else (2 if args.quick else 6)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -248,33 +259,43 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="crnn-bench-train-") as tmp:
         config = load_config(args.config, args.shared, Path(tmp) / "model", args.workers, args.batch)
         trainer = TorchTrainer(config, quiet=True, device="cpu", config_source=args.config)
+        workers = config.Train.loader.num_workers
+        # The same run with the loader in the training process: same seed, so the very same batches.
+        alt = None
+        if args.compare_workers is not None and args.compare_workers != workers:
+            alt_config = load_config(
+                args.config, args.shared, Path(tmp) / "alt", args.compare_workers, args.batch
+            )
+            alt = TorchTrainer(alt_config, quiet=True, device="cpu", config_source=args.config)
         try:
             log(
-                f"{trainer.arch}, batch {args.batch}, {config.Train.loader.num_workers} workers, torch threads {torch.get_num_threads()}"
+                f"{trainer.arch}, batch {args.batch}, {workers} workers, torch threads {torch.get_num_threads()}"
             )
             run_ours = LoaderRun(trainer, steps, skip)
-            batches = [run_ours._next() for _ in range(steps)]  # the same shapes the loader makes
-            shapes = [list(b["images"].shape) for b in batches]
-            variants = {
-                "ours": run_ours,
-                "ours, step": step_only(trainer, batches),
-                "bare": bare_loop(trainer, batches),
-            }
-            for name, fn in variants.items():  # warm-up: allocator, oneDNN kernels, worker start
-                fn()
-                log(f"warm-up {name} done")
+            replay: list[dict[str, Any]] = []  # refilled with the batches "ours" just trained on
+            variants: dict[str, Any] = {"ours": run_ours}
+            if alt is not None:
+                variants[f"ours, {args.compare_workers} workers"] = LoaderRun(alt, steps, skip)
+            variants["ours, step"] = step_only(trainer, replay)
+            variants["bare"] = bare_loop(trainer, replay)
+            shapes: list[list[int]] = []
             times: dict[str, list[float]] = {k: [] for k in variants}
-            names = list(variants)
-            for r in range(repeats):
-                for name in names if r % 2 == 0 else names[::-1]:
-                    times[name].append(variants[name]())
+            for r in range(repeats + 1):  # the first round warms up: workers, allocator, oneDNN kernels
+                # "ours" first, then the replays of its batches (the other runs alternate their order)
+                others = [k for k in variants if k != "ours"]
+                for name in ["ours"] + (others if r % 2 == 0 else others[::-1]):
+                    seconds = variants[name]()
+                    if name == "ours":
+                        replay[:] = run_ours.last
+                        shapes += [list(b["images"].shape) for b in replay]
+                    if r:
+                        times[name].append(seconds)
                     time.sleep(0.2)
-                log(
-                    "repeat "
-                    + str(r + 1)
-                    + ": "
-                    + ", ".join(f"{k} {args.batch * steps / v[-1]:.1f}/s" for k, v in times.items())
-                )
+                if r:
+                    rates = ", ".join(f"{k} {args.batch * steps / v[-1]:.1f}/s" for k, v in times.items())
+                    log(f"repeat {r}: {rates}")
+                else:
+                    log("warm-up done")
             # the loader alone: how fast the workers fill batches with the cores to themselves
             for _ in range(skip):  # the read-ahead filled while the last variant ran
                 run_ours._next()
@@ -283,9 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                 run_ours._next()
             loader_only = args.batch * steps / (time.perf_counter() - t)
             sps = {k: args.batch * steps / statistics.median(v) for k, v in times.items()}
-            prof = None if args.no_profile else profile(trainer, batches, 8 if args.quick else 24)
+            prof = None if args.no_profile else profile(trainer, replay, 8 if args.quick else 24)
         finally:
             trainer.close()
+            if alt is not None:
+                alt.close()
+    args.repeats_done, args.steps_done = repeats, steps
     render(args, sps, loader_only, prof, shapes, config, torch.get_num_threads(), time.monotonic() - started)
     if args.json:
         args.json.write_text(
@@ -321,23 +345,30 @@ def render(
     widths = sorted(s[3] for s in shapes)
     table = Table(
         title=f"crnn train throughput: {args.config}, batch {args.batch}, {os.cpu_count()} CPUs, torch {torch.__version__} ({threads} threads)",
-        caption=f"batch widths {widths[0]}..{widths[-1]} px (median {widths[len(widths) // 2]}); "
-        f"{config.Train.loader.num_workers} data workers; {elapsed:.0f} s",
+        caption=f"timed batches' widths {widths[0]}..{widths[-1]} px (median {widths[len(widths) // 2]}); "
+        f"median of {args.repeats_done} runs of {args.steps_done} steps; {elapsed:.0f} s",
         caption_justify="left",
     )
     for col in ("measure", "samples/s", "vs bare", "target"):
         table.add_column(col, justify="right" if col != "measure" else "left")
     ratio = sps["ours"] / bare
     verdict = "met" if ratio >= TARGET else f"MISSED by {100 * (TARGET - ratio) / TARGET:.0f} %"
-    table.add_row("bare PyTorch loop (pre-made batches)", f"{bare:.1f}", "1.00", "")
+    table.add_row("bare PyTorch loop (the batches ours trained on)", f"{bare:.1f}", "1.00", "")
     table.add_row(
-        "ours: train_step on pre-made batches",
+        "ours: train_step on those batches (no DataLoader)",
         f"{sps['ours, step']:.1f}",
         f"{sps['ours, step'] / bare:.2f}",
         "",
     )
-    table.add_row("ours: DataLoader + train_step (crnn train)", f"{sps['ours']:.1f}", f"{ratio:.2f}",
-                  f">= {TARGET}: {verdict}", style="green" if ratio >= TARGET else "red")  # fmt: skip
+    workers = config.Train.loader.num_workers
+    table.add_row(f"ours: DataLoader ({workers} workers) + train_step (crnn train)", f"{sps['ours']:.1f}",
+                  f"{ratio:.2f}", f">= {TARGET}: {verdict}", style="green" if ratio >= TARGET else "red")  # fmt: skip
+    for name, value in sps.items():
+        if name.startswith("ours, ") and name.endswith("workers"):
+            n = name.split()[1]
+            table.add_row(
+                f"ours: same batches, DataLoader with {n} workers", f"{value:.1f}", f"{value / bare:.2f}", ""
+            )
     table.add_row("DataLoader alone (no training)", f"{loader_only:.1f}", f"{loader_only / bare:.2f}", "")
     if prof is not None:
         for name, ms in prof["sample_ms"].items():

@@ -78,11 +78,20 @@ def _weights(path: Path, key: str = "model") -> dict[str, torch.Tensor]:
     return ck.load_checkpoint(path)[key]
 
 
-def test_resume_continues_the_same_run(tmp_path: Path) -> None:
-    """k steps, stop, resume to n == n steps straight through (weights, EMA, optimiser, schedule)."""
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed-width", "width-buckets"])
+def test_resume_continues_the_same_run(tmp_path: Path, dynamic: bool) -> None:
+    """k steps, stop, resume to n == n steps straight through (weights, EMA, optimiser, schedule).
+
+    With dynamic widths the stop falls inside a chunk of 4 width-sorted batches (see data.ChunkSampler).
+    """
 
     def config(root: Path) -> Path:
         cfg = tiny_config(root, steps=12, batch=8, hidden=16, schedule="Cosine", eval_every=6, eval_size=16)
+        if dynamic:
+            cfg = _dynamic_config(root, 4) | {"Global": cfg["Global"], "Optimizer": cfg["Optimizer"]}
+            cfg["Global"]["max_text_length"] = 12
+            cfg["Architecture"]["Neck"]["hidden_size"] = 16
+            cfg["Eval"]["dataset"]["size"] = 16
         cfg["Train"]["dataset"]["size"] = 40  # 5 steps per epoch: the stop falls mid-epoch 2
         cfg["Global"].update(ema=True, ema_decay=0.9, deterministic=True)
         return write_config(root, cfg)
@@ -422,3 +431,62 @@ def test_optimizer_weight_decay_groups() -> None:
     decays = {id(p): g["weight_decay"] for g in adamw.param_groups for p in g["params"]}
     assert all(decays[id(p)] == 0.0 for p in model.neck.parameters())
     assert decays[id(model.head.fc.weight)] == 0.05 and decays[id(model.head.fc.bias)] == 0.0
+
+
+def _dynamic_config(root: Path, bucket: int) -> dict:
+    """The digit task at dynamic width (16 x 48..160 px, texts of 1..12 digits): widths vary a lot."""
+    cfg = tiny_config(root, batch=8)
+    for split in ("Train", "Eval"):
+        ds = cfg[split]["dataset"]
+        ds["synth"]["max_text_length"] = 12
+        ds["transforms"] = [
+            {
+                "RecResizeImg": {
+                    "image_shape": [3, 16, 48],
+                    "dynamic_width": True,
+                    "max_width": 160,
+                    "width_step": 4,
+                }
+            }
+        ]
+    cfg["Global"]["max_text_length"] = 12
+    cfg["Train"]["dataset"]["size"] = 8 * 12  # 12 batches an epoch: 3 chunks of 4
+    cfg["Train"]["loader"]["bucket_batches"] = bucket
+    return cfg
+
+
+def _epoch_batches(trainer: TorchTrainer, start: int = 0) -> list[dict]:
+    trainer.train_sampler.set_epoch(1, start)
+    return list(trainer.train_loader)
+
+
+def test_width_buckets_cut_padding_and_resume_mid_chunk(tmp_path: Path) -> None:
+    """Bucketed batches hold the same samples per chunk, pad far less, and restart at any batch."""
+    plain = TorchTrainer(config_from_dict(_dynamic_config(tmp_path / "a", 1)), quiet=True)
+    bucketed = TorchTrainer(config_from_dict(_dynamic_config(tmp_path / "b", 4)), quiet=True)
+    try:
+        drawn, grouped = _epoch_batches(plain), _epoch_batches(bucketed)
+        assert len(drawn) == len(grouped) == len(bucketed.train_loader) == 12
+        for c in range(3):  # regrouping stays within a chunk of 4 batches
+            texts = [
+                sorted(t for b in batches[4 * c : 4 * c + 4] for t in b["texts"])
+                for batches in (drawn, grouped)
+            ]
+            assert texts[0] == texts[1]
+
+        def padded_share(batches: list[dict]) -> float:
+            total = sum(b["images"].shape[0] * b["images"].shape[3] for b in batches)
+            return 1 - sum(int(b["widths"].sum()) for b in batches) / total
+
+        assert padded_share(grouped) < 0.5 * padded_share(drawn), (padded_share(grouped), padded_share(drawn))
+        assert all(int(b["widths"].max()) == b["images"].shape[3] for b in grouped)
+        for start in (2, 5, 8):  # mid-chunk and on a chunk boundary
+            rest = _epoch_batches(bucketed, start)
+            assert [b["texts"] for b in rest] == [b["texts"] for b in grouped[start:]]
+            assert all(torch.equal(x["images"], y["images"]) for x, y in zip(rest, grouped[start:]))
+        other_epoch = bucketed.train_sampler
+        other_epoch.set_epoch(2)
+        assert [b["texts"] for b in bucketed.train_loader] != [b["texts"] for b in grouped]
+    finally:
+        plain.close()
+        bucketed.close()

@@ -433,10 +433,14 @@ class LoaderConfig:
     shuffle: bool = True
     drop_last: bool = True
     use_shared_memory: Any = None  # PaddleOCR key; accepted
-    prefetch_factor: int = 2  # ours: batches each worker prepares ahead
+    prefetch_factor: int = 2  # ours: tasks (batches, or chunks of bucket_batches) each worker prepares ahead
+    # ours, dynamic width only: a worker loads this many batches at once and regroups them by width, so
+    # a batch pads to a near neighbour's width, not to the widest crop of a random draw; 1 = no regrouping
+    bucket_batches: int = 8
 
     def __post_init__(self) -> None:
         _check(self.batch_size_per_card >= 1, "batch_size_per_card", "must be >= 1")
+        _check(self.bucket_batches >= 1, "bucket_batches", "must be >= 1 (1 = batches as drawn)")
         _check(self.num_workers >= 0, "num_workers", "must be >= 0")
         _check(self.prefetch_factor >= 1, "prefetch_factor", "must be >= 1")
 

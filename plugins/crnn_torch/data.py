@@ -13,6 +13,8 @@ interleaved slices of the same plan.
 
 Workers decode, augment and resize (crnn_cli.core.preprocess, PaddleOCR's resize); the collate function
 pads a batch to its widest crop (fixed-width configs: always the configured width) and normalises.
+With dynamic widths a worker task is a chunk of several batches (``Train.loader.bucket_batches``): its
+crops are sorted by width and cut into batches of similar widths, so little of a batch is padding.
 """
 
 from __future__ import annotations
@@ -230,12 +232,49 @@ class EpochBatchSampler(Sampler):
         }
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
+        return self.batches(self.start_batch)
+
+    def batches(self, start: int) -> Iterator[list[tuple[int, int, int, int]]]:
+        """This epoch's batches of keys from batch ``start`` on."""
         pairs = self.plan.epoch(self.epoch)
         slots = self._slots()
         epoch = self.epoch
-        for b in range(self.start_batch, len(self)):
+        for b in range(start, len(self)):
             chosen = slots[b * self.batch_size : (b + 1) * self.batch_size]
             yield [(int(pairs[s, 0]), int(pairs[s, 1]), epoch, int(s)) for s in chosen]
+
+
+class ChunkSampler(Sampler):
+    """Groups ``group`` consecutive batches of an EpochBatchSampler into one loader task (a chunk).
+
+    A worker loads a whole chunk, sorts it by width and cuts it into batches of similar widths
+    (ChunkCollate), so a dynamic-width batch pads its crops to a near neighbour's width instead of the
+    widest crop of a random draw. Chunk c always holds the samples of batches c*group .. c*group+group-1,
+    so a run resumed at any batch rebuilds the same chunk and skips the batches it already trained on.
+    """
+
+    def __init__(self, batches: EpochBatchSampler, group: int) -> None:
+        super().__init__()
+        self.base, self.group = batches, max(1, int(group))
+
+    @property
+    def first_chunk(self) -> int:
+        return self.base.start_batch // self.group
+
+    def __len__(self) -> int:
+        return max(0, -(-len(self.base) // self.group) - self.first_chunk)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
+        chunk: list[tuple[int, int, int, int]] = []
+        count = 0
+        for keys in self.base.batches(self.first_chunk * self.group):
+            chunk += keys
+            count += 1
+            if count == self.group:
+                yield chunk
+                chunk, count = [], 0
+        if chunk:
+            yield chunk
 
 
 class SampleSet(TorchDataset):
@@ -291,6 +330,45 @@ class Collate:
         }
 
 
+@dataclass
+class ChunkCollate:
+    """A chunk of samples -> its batches: sorted by padded width (stable), cut into ``batch_size``."""
+
+    collate: Collate
+    batch_size: int
+
+    def __call__(self, items: list[tuple[np.ndarray, int, list[int], str, int]]) -> list[dict[str, Any]]:
+        ordered = sorted(items, key=lambda item: item[1])
+        return [
+            self.collate(ordered[i : i + self.batch_size]) for i in range(0, len(ordered), self.batch_size)
+        ]
+
+
+class BatchStream:
+    """What the trainer iterates: the loader's chunks unpacked into batches, from the sampler's position.
+
+    Training shuffles the batches of each chunk (seeded by epoch and chunk, so a resumed run sees the
+    same order) so that narrow and wide batches alternate; evaluation keeps them in order.
+    """
+
+    def __init__(self, loader: DataLoader, chunks: ChunkSampler, seed: int, shuffle: bool) -> None:
+        self.loader, self.chunks, self.seed, self.shuffle = loader, chunks, int(seed), shuffle
+
+    def __len__(self) -> int:
+        return max(0, len(self.chunks.base) - self.chunks.base.start_batch)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        base, group = self.chunks.base, self.chunks.group
+        skip = base.start_batch % group
+        for number, batches in enumerate(self.loader, start=self.chunks.first_chunk):
+            order = np.arange(len(batches))
+            if self.shuffle and len(batches) > 1:
+                order = np.random.default_rng([self.seed, base.epoch, number, 5]).permutation(len(batches))
+            for i in order[skip:]:
+                yield batches[int(i)]
+            skip = 0
+
+
 def _worker_init(worker_id: int) -> None:
     # Workers only decode and resize: one thread each, so they leave the cores to the model. They
     # ignore Ctrl-C / SIGTERM: the training process decides when to stop and shuts them down.
@@ -313,12 +391,18 @@ def make_loader(
     rank: int = 0,
     world: int = 1,
     pin_memory: bool = False,
-) -> tuple[DataLoader, EpochBatchSampler]:
-    """A DataLoader over ``leaves`` whose batch order the returned sampler controls (and can resume)."""
+) -> tuple[BatchStream, EpochBatchSampler]:
+    """Batches over ``leaves`` (a BatchStream) whose order the returned sampler controls and can resume.
+
+    Dynamic-width configs load ``loader.bucket_batches`` batches per worker task and regroup them by
+    width (ChunkSampler); fixed-width batches all have the same shape, so they go one per task.
+    """
     plan = EpochPlan(leaves, seed, shuffle=loader.shuffle and train)
     sampler = EpochBatchSampler(
         plan, loader.batch_size_per_card, drop_last=loader.drop_last and train, rank=rank, world=world
     )
+    group = loader.bucket_batches if preprocess.dynamic_width else 1
+    chunks = ChunkSampler(sampler, group)
     workers = loader.num_workers
     kwargs: dict[str, Any] = {}
     if workers > 0:
@@ -333,16 +417,16 @@ def make_loader(
         )
     dl = DataLoader(
         SampleSet(leaves, preprocess, charset, seed),
-        batch_sampler=sampler,
+        batch_sampler=chunks,
         num_workers=workers,
-        collate_fn=Collate(preprocess),
+        collate_fn=ChunkCollate(Collate(preprocess), loader.batch_size_per_card),
         pin_memory=pin_memory,
         # A private generator: creating an iterator must not draw from the global torch RNG, or a run
         # resumed mid-epoch would see other dropout masks than the uninterrupted run.
         generator=torch.Generator().manual_seed(seed),
         **kwargs,
     )
-    return dl, sampler
+    return BatchStream(dl, chunks, seed, shuffle=train and loader.shuffle), sampler
 
 
 def preprocess_config(ds: DatasetConfig, fallback: PreprocessConfig | None = None) -> PreprocessConfig:

@@ -722,8 +722,8 @@ class TorchTrainer:
 
     def close(self) -> None:
         """Stop data workers and leave the process group."""
-        for loader in (self.train_loader, self.eval_loader):
-            it = getattr(loader, "_iterator", None)
+        for stream in (self.train_loader, self.eval_loader):
+            it = getattr(getattr(stream, "loader", None), "_iterator", None)
             if it is not None and hasattr(it, "_shutdown_workers"):
                 it._shutdown_workers()
         if self.dist.enabled and torch.distributed.is_initialized():
