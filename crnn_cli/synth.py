@@ -48,7 +48,7 @@ SYSTEM_FONT_DIRS = (
     "/System/Library/Fonts",
     "C:/Windows/Fonts",
 )
-TEXT_KINDS = ("word", "line", "random", "number", "date", "price", "code", "email")
+TEXT_KINDS = ("word", "line", "random", "number", "date", "price", "code", "email", "label", "receipt")
 BACKGROUND_KINDS = ("solid", "gradient", "noise", "image")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -77,8 +77,10 @@ class SynthConfig:
     case_weights: tuple[float, float, float] = (0.45, 0.25, 0.30)  # lower, Title, UPPER words
     text_files: tuple[str, ...] = ()  # word lists (one a line) or label files (path<TAB>text) to learn from
     # -- fonts and backgrounds --------------------------------------------------------------------------
+    common_words: int = 0  # also draw real words from the N most frequent English words (wordfreq)
     font_dirs: tuple[str, ...] = ()  # extra folders searched recursively for .ttf/.otf/.ttc
     matplotlib_fonts: bool = True  # matplotlib's bundled DejaVu/STIX/Computer Modern fonts
+    package_fonts: bool = True  # fonts of installed pip font packages (font-roboto, font-lato, ...)
     system_fonts: bool = True  # /usr/share/fonts and friends (the set differs between machines)
     background_dir: str | None = None  # folder of images (recursive) to crop backgrounds from
     background_weights: tuple[float, float, float, float] = (0.3, 0.2, 0.35, 0.15)  # BACKGROUND_KINDS
@@ -136,6 +138,8 @@ class SynthConfig:
             lo, hi = getattr(self, name)
             if not lo_min <= lo <= hi <= hi_max:
                 raise UsageError(f"SynthConfig.{name} must be (lo, hi) with {lo_min} <= lo <= hi <= {hi_max}")
+        if not 0 <= self.common_words <= 1_000_000:
+            raise UsageError(f"SynthConfig.common_words must be in 0..1000000, got {self.common_words}")
         if not 1 <= self.min_text_length <= self.max_text_length:
             raise UsageError("SynthConfig needs 1 <= min_text_length <= max_text_length")
         unknown = [k for k, _ in self.text_weights if k not in TEXT_KINDS]
@@ -150,10 +154,30 @@ class SynthConfig:
 # -- fonts ------------------------------------------------------------------------------------------------
 
 
+def package_font_dirs() -> list[Path]:
+    """Folders of fonts that installed pip packages ship: the "Python Fonts" packages (``font-*``,
+    each a ``font_x/files/`` folder; crnn's ``synth`` extra installs a dozen families)."""
+    from importlib import metadata
+
+    dirs: set[Path] = set()
+    for dist in metadata.distributions():
+        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+        if not name.startswith("font-"):
+            continue
+        for file in dist.files or ():
+            if Path(str(file)).suffix.lower() in FONT_SUFFIXES:
+                dirs.add(Path(str(dist.locate_file(file))).parent)
+    return sorted(dirs)
+
+
 def discover_fonts(
-    extra_dirs: Iterable[str | os.PathLike] = (), matplotlib_fonts: bool = True, system_fonts: bool = True
+    extra_dirs: Iterable[str | os.PathLike] = (),
+    matplotlib_fonts: bool = True,
+    system_fonts: bool = True,
+    package_fonts: bool = False,
 ) -> list[Path]:
-    """Font files in the given places, sorted, duplicates (same file name) kept once, first place wins."""
+    """Font files in the given places, sorted; a face found twice (same file name, or the same name as
+    .otf and .ttf) is kept once, the first place wins."""
     roots: list[Path] = [Path(d).expanduser() for d in extra_dirs]
     if matplotlib_fonts:
         try:
@@ -162,6 +186,8 @@ def discover_fonts(
             roots.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
         except ImportError:
             pass
+    if package_fonts:
+        roots.extend(package_font_dirs())
     if system_fonts:
         roots.extend(Path(d).expanduser() for d in SYSTEM_FONT_DIRS)
     seen: set[str] = set()
@@ -170,8 +196,8 @@ def discover_fonts(
         if not root.is_dir():
             continue
         for path in sorted(root.rglob("*")):
-            if path.suffix.lower() in FONT_SUFFIXES and path.name.lower() not in seen and path.is_file():
-                seen.add(path.name.lower())
+            if path.suffix.lower() in FONT_SUFFIXES and path.stem.lower() not in seen and path.is_file():
+                seen.add(path.stem.lower())
                 found.append(path)
     return found
 
@@ -250,6 +276,10 @@ def _coverage(path: str, symbols: tuple[str, ...]) -> frozenset[str]:
         return frozenset()
     covered = {ch for ch in symbols if name_ok(ch)}
     font = ImageFont.truetype(path, 32, layout_engine=ImageFont.Layout.BASIC)
+    # Keycap and boxed fonts draw every symbol inside a frame: even "l" and "!" come out square.
+    narrow = [font.getmask(ch).getbbox() for ch in "l!"]
+    if all(b is not None and b[2] - b[0] > 0.6 * (b[3] - b[1]) for b in narrow):
+        return frozenset()
     try:
         metrics = tt["hmtx"].metrics
     except Exception:
@@ -272,6 +302,60 @@ def _coverage(path: str, symbols: tuple[str, ...]) -> frozenset[str]:
             if tofu and _glyph_code(tt, name) == tofu:
                 covered.discard(ch)
     return frozenset(covered)
+
+
+@lru_cache(maxsize=1024)
+def font_family(path: str) -> str:
+    """The font's typographic family (name ID 16, else 1): fonts are drawn family first, then face, so
+    a family that ships twenty weights is not twenty times as likely as one that ships one."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        names = TTFont(path, lazy=True, fontNumber=0)["name"]
+        for name_id in (16, 1):
+            name = names.getDebugName(name_id)
+            if name and name.strip():
+                return name.strip()
+    except Exception:
+        pass
+    return Path(path).stem.split("-")[0]
+
+
+_CASE_PAIRS = "abdefghnqrt"  # letters whose lower case is not a smaller copy of the capital
+
+
+def _glyph_shape(font: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
+    """The glyph's ink, cropped, scaled to 24 x 24, blurred and normalised (zero mean, unit norm)."""
+    canvas = Image.new("L", (160, 160), 0)
+    ImageDraw.Draw(canvas).text((40, 40), ch, font=font, fill=255)
+    ink = np.asarray(canvas)
+    rows, cols = np.flatnonzero(ink.max(1) > 127), np.flatnonzero(ink.max(0) > 127)
+    if rows.size == 0:
+        return np.zeros(24 * 24, np.float32)
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    shape = cv2.GaussianBlur(cv2.resize(crop, (24, 24), interpolation=cv2.INTER_AREA), (0, 0), 1.5).ravel()
+    shape -= shape.mean()
+    return shape / (float(np.linalg.norm(shape)) + 1e-6)
+
+
+@lru_cache(maxsize=1024)
+def draws_small_caps(path: str) -> bool:
+    """True for a font whose lower-case letters are capitals (small caps, as Amatic SC's): it may only
+    draw upper-case texts, or its images would teach the model the wrong case.
+
+    Each of a, b, d, e, ... is compared with all 26 capitals of the font: in a text font few find
+    their own capital most alike (4 of 11 at most among 300 fonts tried), in a small-caps font most do.
+    """
+    try:
+        font = ImageFont.truetype(path, 64, layout_engine=ImageFont.Layout.BASIC)
+    except Exception:
+        return False
+    capitals = np.stack([_glyph_shape(font, c) for c in string.ascii_uppercase])
+    own = sum(
+        string.ascii_uppercase[int(np.argmax(capitals @ _glyph_shape(font, ch)))] == ch.upper()
+        for ch in _CASE_PAIRS
+    )
+    return own >= 8
 
 
 @lru_cache(maxsize=1024)
@@ -303,6 +387,13 @@ _SUFFIXES = (("", 20), ("s", 2), ("ing", 1), ("ed", 1), ("er", 1), ("ly", 0.5), 
 _TLDS = ("com", "net", "org", "io", "co", "de", "uk", "my", "edu", "info", "com.my", "co.uk")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _CURRENCIES = ("$", "RM", "USD", "EUR", "€", "£", "¥", "Rs", "S$")
+_RECEIPT_KEYS = (
+    "Total", "Sub Total", "Subtotal", "Grand Total", "Total (RM)", "Total Incl. GST", "Cash", "Change",
+    "Change Due", "Rounding", "Rounding Adj", "Discount", "GST", "GST 6%", "SST", "Tax", "VAT", "Service Chg",
+    "Amount", "Amt", "Qty", "Total Qty", "Price", "Unit Price", "Date", "Time", "Invoice No", "Inv No",
+    "Receipt No", "Bill No", "Doc No", "Ref", "Table", "Cashier", "Counter", "Staff", "Tel", "Fax", "Phone",
+    "GST Reg No", "Co Reg No", "Member", "Points", "Visa", "Mastercard", "Card No", "Approval Code", "Terminal",
+)  # fmt: skip
 
 
 def _table(items: Sequence[tuple[str, float]]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -361,10 +452,37 @@ def read_texts(paths: Iterable[str | os.PathLike]) -> list[str]:
     return texts
 
 
-class TextSource:
-    """Draws label texts made only of ``symbols`` (the renderable part of the charset)."""
+@lru_cache(maxsize=4)
+def common_words(count: int) -> tuple[str, ...]:
+    """The ``count`` most frequent English words, most frequent first (wordfreq; empty for 0)."""
+    if count <= 0:
+        return ()
+    try:
+        import wordfreq
+    except ImportError:
+        raise UsageError(
+            f"SynthConfig.common_words = {count} needs the wordfreq package: pip install 'crnn[synth]' "
+            "(or set common_words to 0)"
+        ) from None
+    return tuple(wordfreq.top_n_list("en", count, wordlist="best"))
 
-    def __init__(self, config: SynthConfig, symbols: Iterable[str], texts: Sequence[str] = ()) -> None:
+
+class TextSource:
+    """Draws label texts made only of ``symbols`` (the renderable part of the charset).
+
+    texts: lines of the configured text files: their words feed the word lists and the letter n-grams,
+        and the "label" kind draws them whole (receipt lines, say, in other fonts and looks).
+    common: real words by frequency (``common_words``); drawn with a weight that falls off slowly
+        with the rank, so everyday words come often and rarer ones still come.
+    """
+
+    def __init__(
+        self,
+        config: SynthConfig,
+        symbols: Iterable[str],
+        texts: Sequence[str] = (),
+        common: Sequence[str] = (),
+    ) -> None:
         self.config = config
         self.symbols = frozenset(symbols)
         self._symbol_list = sorted(self.symbols)
@@ -372,10 +490,20 @@ class TextSource:
         self._has_upper = any(c.isupper() for c in self.symbols)
         words = sorted({w for t in texts for w in t.split() if w})
         self.words = [w for w in words if set(w) <= self.symbols and len(w) <= config.max_text_length]
+        self.labels = sorted({t for t in texts if self._fits(t)})
+        self.common = [
+            w for w in common if w.isalpha() and len(w) <= config.max_text_length and set(w) <= self.symbols
+        ]
+        rank_weight = (np.arange(len(self.common), dtype=np.float64) + 200.0) ** -0.5
+        self._common_cum = np.cumsum(rank_weight / rank_weight.sum()) if self.common else None
         self.ngram = CharNgram(w.lower() for w in words if w.isalpha())
         self._onsets, self._nuclei = _table(_ONSETS), _table(_NUCLEI)
         self._codas, self._suffixes = _table(_CODAS), _table(_SUFFIXES)
-        kinds = [(k, w) for k, w in config.text_weights if w > 0 and (k != "line" or self._has_space)]
+        kinds = [
+            (k, w)
+            for k, w in config.text_weights
+            if w > 0 and (k not in ("line", "receipt") or self._has_space) and (k != "label" or self.labels)
+        ]
         if not kinds:
             kinds = [("word", 1.0)]
         self._kinds = _table(kinds)
@@ -389,6 +517,11 @@ class TextSource:
 
     def _lower_word(self, rng: np.random.Generator) -> str:
         r = rng.random()
+        if self._common_cum is not None:
+            if r < 0.55:
+                i = int(np.searchsorted(self._common_cum, rng.random(), side="right"))
+                return self.common[min(i, len(self.common) - 1)]
+            r = (r - 0.55) / 0.45  # the rest as without common words
         if self.words and r < 0.45:
             return self.words[int(rng.integers(len(self.words)))]
         if self.ngram and r < 0.8:
@@ -397,7 +530,10 @@ class TextSource:
                 return word
         return self._syllable_word(rng)
 
-    def _case(self, word: str, rng: np.random.Generator) -> str:
+    def _case(self, word: str, rng: np.random.Generator | None) -> str:
+        """A random casing (lower, Title, UPPER) for a lower-case word; rng None: the UPPER form."""
+        if rng is None:
+            return word.upper()
         if any(c.isupper() for c in word[1:]):  # a list word with its own casing (e.g. "iPhone")
             return word
         lower, title, _ = self.config.case_weights
@@ -509,6 +645,29 @@ class TextSource:
             parts = [p.upper() for p in parts]
         return " ".join(parts)
 
+    def label(self, rng: np.random.Generator) -> str:
+        return self.labels[int(rng.integers(len(self.labels)))]
+
+    def receipt(self, rng: np.random.Generator) -> str:
+        """A receipt or invoice field: a key, a separator and a value (price, number, date, code)."""
+        key = _RECEIPT_KEYS[int(rng.integers(len(_RECEIPT_KEYS)))]
+        r = rng.random()
+        if r < 0.4:
+            value = self.price(rng)
+        elif r < 0.55:
+            value = self.date(rng)
+        elif r < 0.75:
+            value = self.code(rng)
+        elif r < 0.9:
+            value = self.number(rng)
+        else:
+            value = " ".join(self._case(self._lower_word(rng), None) for _ in range(int(rng.integers(1, 4))))
+        text = f"{key}{rng.choice([': ', ':', ' : ', ' ', '  '])}{value}"
+        form = rng.random()
+        if form < 0.6:
+            return text.upper()
+        return text if form < 0.85 else text.title()
+
     def _fits(self, text: str) -> bool:
         return (
             self.config.min_text_length <= len(text) <= self.config.max_text_length
@@ -584,7 +743,9 @@ class SynthRenderer:
         if charset.lowercase:
             wanted |= {s.upper() for s in charset.symbols if len(s.upper()) == 1 and s.upper().lower() == s}
         symbols = tuple(sorted(wanted))
-        paths = discover_fonts(config.font_dirs, config.matplotlib_fonts, config.system_fonts)
+        paths = discover_fonts(
+            config.font_dirs, config.matplotlib_fonts, config.system_fonts, config.package_fonts
+        )
         self.fonts: list[tuple[str, frozenset[str]]] = []
         for path in paths:
             coverage = font_coverage(str(path), symbols)
@@ -595,9 +756,13 @@ class SynthRenderer:
                 "no usable font for synthetic text: install matplotlib (it ships DejaVu fonts) "
                 "or give a folder of .ttf/.otf fonts in SynthConfig.font_dirs"
             )
+        self.families = {path: font_family(path) for path, _ in self.fonts}
+        self.small_caps = frozenset(path for path, _ in self.fonts if draws_small_caps(path))
         covered = frozenset().union(*(c for _, c in self.fonts))
         self.uncovered = frozenset(wanted - covered)  # symbols no font draws: never generated
-        self.text_source = TextSource(config, covered, read_texts(config.text_files))
+        self.text_source = TextSource(
+            config, covered, read_texts(config.text_files), common_words(config.common_words)
+        )
         self.backgrounds: list[str] = []
         if config.background_dir:
             root = Path(config.background_dir)
@@ -626,7 +791,9 @@ class SynthRenderer:
             text = self.text_source(rng)
         elif not text.strip():
             raise UsageError("cannot render an empty text")
-        fonts = [path for path, cov in self.fonts if set(text) <= cov]
+        needed = set(text)
+        cased = text != text.upper()
+        fonts = [p for p, cov in self.fonts if needed <= cov and not (cased and p in self.small_caps)]
         if not fonts:
             missing = set(text) - frozenset().union(*(c for _, c in self.fonts))
             raise UsageError(
@@ -638,7 +805,10 @@ class SynthRenderer:
         size = int(
             np.clip(round(out_h * rng.uniform(0.55, 1.0) / 2) * 2, lo, hi)
         )  # even sizes: fewer cached fonts
-        font = _font(fonts[int(rng.integers(len(fonts)))], size)
+        families = sorted({self.families[p] for p in fonts})
+        family = families[int(rng.integers(len(families)))]
+        faces = [p for p in fonts if self.families[p] == family]
+        font = _font(faces[int(rng.integers(len(faces)))], size)
         layers, cap_top, base_y = self._rasterize(text, font, size, rng)
         layers = self._distort(layers, size, cap_top, base_y, rng)
         crop = self._crop(layers, size, rng)

@@ -45,6 +45,7 @@ def synth_options(fonts: Path) -> dict[str, Any]:
         font_dirs=[str(fonts)],
         matplotlib_fonts=False,
         system_fonts=False,
+        package_fonts=False,
     )
     return options
 
