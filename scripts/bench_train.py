@@ -80,12 +80,17 @@ def bare_loop(trainer: Any, batches: list[dict[str, Any]]) -> Any:
     model = build_model(trainer.arch, trainer.charset.num_classes, **trainer.arch_kwargs).train()
     opt = build_optimizer(model, trainer.config.Optimizer, trainer.config.Architecture.Head.fc_decay)
     ctc = torch.nn.CTCLoss(blank=0, reduction="mean", zero_infinity=True)
+    # The same precision as the trainer (Global.amp): a bf16 run against a float32 loop would
+    # compare number formats, not loops.
+    dtype = trainer.amp_dtype
 
     def run() -> float:
         t = time.perf_counter()
         for b in batches:
             opt.zero_grad(set_to_none=True)
-            logp = model(b["images"]).log_softmax(2).transpose(0, 1)  # T, N, C
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                logits = model(b["images"])
+            logp = logits.float().log_softmax(2).transpose(0, 1)  # T, N, C
             lengths = torch.full((logp.shape[1],), logp.shape[0], dtype=torch.long)
             ctc(logp, b["targets"], lengths, b["target_lengths"]).backward()
             opt.step()
@@ -233,8 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--compare-workers", type=int, default=0, help="also time the loop with this many workers (-1: no)"
     )
-    p.add_argument("--steps", type=int, default=None, help="timed steps per run (default 12; --quick 3)")
-    p.add_argument("--skip", type=int, default=None, help="untimed steps before each ours run (default 6)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per run (default 32; --quick 3)")
+    p.add_argument(
+        "--skip",
+        type=int,
+        default=None,
+        help="untimed steps before each ours run (default: the loader's read-ahead)",
+    )
     p.add_argument("--repeats", type=int, default=None, help="runs per variant (default 3; --quick 1)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-profile", action="store_true")
@@ -243,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.compare_workers is not None and args.compare_workers < 0:
         args.compare_workers = None
-    steps = args.steps or (3 if args.quick else 12)
-    skip = args.skip if args.skip is not None else (2 if args.quick else 6)
+    steps = args.steps or (3 if args.quick else 32)
+    skip_arg = args.skip
     repeats = args.repeats or (1 if args.quick else 3)
     os.chdir(ROOT)  # configs name their files relative to the repository root
 
@@ -260,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.shared, Path(tmp) / "model", args.workers, args.batch)
         trainer = TorchTrainer(config, quiet=True, device="cpu", config_source=args.config)
         workers = config.Train.loader.num_workers
+        # Batches the loader holds ready (workers x prefetch_factor tasks, a task being a chunk of
+        # bucket_batches batches at dynamic width): the timed steps start after these are used up, or
+        # a run would train on batches made while the workers had the cores to themselves.
+        loader_cfg = config.Train.loader
+        group = loader_cfg.bucket_batches if trainer.preprocess.dynamic_width else 1
+        readahead = workers * loader_cfg.prefetch_factor * group
+        skip = skip_arg if skip_arg is not None else max(2 if args.quick else 6, readahead)
         # The same run with the loader in the training process: same seed, so the very same batches.
         alt = None
         if args.compare_workers is not None and args.compare_workers != workers:
@@ -299,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
             # the loader alone: how fast the workers fill batches with the cores to themselves
             for _ in range(skip):  # the read-ahead filled while the last variant ran
                 run_ours._next()
+            count = max(steps, 2 * readahead)  # whole chunks, several of them
             t = time.perf_counter()
-            for _ in range(steps):
+            for _ in range(count):
                 run_ours._next()
-            loader_only = args.batch * steps / (time.perf_counter() - t)
+            loader_only = args.batch * count / (time.perf_counter() - t)
             sps = {k: args.batch * steps / statistics.median(v) for k, v in times.items()}
             prof = None if args.no_profile else profile(trainer, replay, 8 if args.quick else 24)
         finally:
