@@ -14,6 +14,12 @@ DATA = SHARED / "data" / "real"
 
 # Two cores: keep each test process's runtimes from oversubscribing them.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# crnn caches the plugin list under $XDG_CACHE_HOME; tests (and the subprocesses they start) keep theirs
+# out of the user's home.
+if "CRNN_TEST_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["CRNN_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="crnn-test-cache-")
 
 
 def _need(path: Path) -> Path:

@@ -218,3 +218,33 @@ def test_backends_command_json():
     assert rows["onnxruntime"]["available"] is True
     assert "infer" in rows["onnxruntime"]["capabilities"]
     assert {"onnxruntime", "openvino", "torch"} <= set(rows)
+
+
+def test_console_script_flushes_everything_before_its_fast_exit(tiny, tmp_path):
+    """The installed `crnn` ends recognize with os._exit: every line must be out first, exit codes kept."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(150):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 256, (32, 60 + i % 50, 3), dtype=np.uint8))
+    (folder / "999.png").write_bytes(b"not a png")
+    exe = [sys.executable, "-c", "from crnn_cli.cli import main; main()"]
+    out = tmp_path / "out.tsv"
+    with out.open("w") as f:
+        proc = subprocess.run(
+            exe + ["recognize", "--model", str(tiny), str(folder)], stdout=f, stderr=subprocess.PIPE
+        )
+    lines = out.read_text().splitlines()
+    assert proc.returncode == 1  # one input failed
+    assert len(lines) == 150 and lines[-1].startswith(str(folder / "149.png")), lines[-3:]
+    assert b"999.png" in proc.stderr and b"1 of 151 inputs failed" in proc.stderr
+    # A reader that leaves early (| head) is no error of ours.
+    head = subprocess.Popen(["head", "-n", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.run(
+        exe + ["recognize", "--model", str(tiny), "-q", str(folder)],
+        stdout=head.stdin,
+        stderr=subprocess.PIPE,
+    )
+    head.stdin.close()
+    assert len(head.stdout.read().splitlines()) == 2 and head.wait() == 0
+    assert proc.returncode in (0, 1) and b"Traceback" not in proc.stderr and b"Exception" not in proc.stderr

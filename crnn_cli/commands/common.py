@@ -11,11 +11,28 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class LazyConsole:
+    """A rich console on stderr that imports rich when first used (most runs print nothing there)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._quiet = quiet
+        self._console: Any = None
+
+    @property
+    def real(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, quiet=self._quiet, highlight=False, soft_wrap=True)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 def stderr_console(quiet: bool = False) -> Any:
     """A rich console on stderr; silent with --quiet."""
-    from rich.console import Console
-
-    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
+    return LazyConsole(quiet)
 
 
 def progress_enabled(quiet: bool) -> bool:

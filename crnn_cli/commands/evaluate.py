@@ -178,7 +178,7 @@ def evaluate(
                 )
 
                 columns = (TextColumn(name), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-                with Progress(*columns, console=console, transient=True) as progress:
+                with Progress(*columns, console=console.real, transient=True) as progress:
                     task = progress.add_task(name, total=total)
                     r = run(on_progress=lambda n, t=task: progress.update(t, completed=n))
             else:

@@ -112,7 +112,7 @@ def recognize(
             SpinnerColumn(),
             TextColumn("recognizing {task.completed} images ({task.fields[failed]} failed)"),
             TimeElapsedColumn(),
-            console=console,
+            console=console.real,
             transient=True,
         )
         progress.start()
