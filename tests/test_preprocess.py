@@ -71,3 +71,15 @@ def test_tall_crops_rotate_and_option_disables():
 def test_invalid_config_names_the_field(kwargs):
     with pytest.raises(UsageError):
         PreprocessConfig(**kwargs)
+
+
+def test_normalisation_is_paddleocrs_float32_arithmetic_exactly():
+    """Every byte value, every channel: ((x / 255) - mean) / std in float32, bit for bit, then zero padding."""
+    cfg = PreprocessConfig(height=1, width=256, mean=(0.5, 0.4, 0.3), std=(0.5, 0.25, 0.2))
+    crop = np.stack([np.arange(256, dtype=np.uint8)] * 3, axis=1)[None]  # 1 x 256 x 3, each value once
+    out = np.zeros((3, 1, 300), np.float32)
+    Preprocessor(cfg).normalize_into(crop, out)
+    for c, (m, s) in enumerate(zip(cfg.mean, cfg.std)):
+        expected = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(m)) / np.float32(s)
+        assert np.array_equal(out[c, 0, :256], expected), c
+    assert not out[:, :, 256:].any()

@@ -66,13 +66,6 @@ class PreprocessConfig:
         padded = min(-(-resized // self.width_step) * self.width_step, max(self.max_width, self.width))
         return resized, max(padded, resized)
 
-    def lut(self) -> np.ndarray:
-        """channels x 256 float32 table: byte value -> normalised value, computed as PaddleOCR does."""
-        table = np.arange(256, dtype=np.float32)[None, :].repeat(self.channels, axis=0)
-        mean = np.resize(np.asarray(self.mean, dtype=np.float32), self.channels)[:, None]
-        std = np.resize(np.asarray(self.std, dtype=np.float32), self.channels)[:, None]
-        return ((table / np.float32(255.0) - mean) / std).astype(np.float32)
-
 
 def maybe_rotate(img: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """Turn tall crops (h / w >= 1.5) by 90 degrees counter-clockwise, as PaddleOCR's crop code does."""
@@ -87,7 +80,10 @@ class Preprocessor:
 
     def __init__(self, config: PreprocessConfig) -> None:
         self.config = config
-        self._lut = config.lut()
+        c = config.channels
+        # float32 throughout, in PaddleOCR's order ((x / 255) - mean) / std: the same numbers as lut()
+        self._mean = np.resize(np.asarray(config.mean, dtype=np.float32), c)
+        self._std = np.resize(np.asarray(config.std, dtype=np.float32), c)
 
     def padded_width(self, img: np.ndarray) -> int:
         h, w = maybe_rotate(img, self.config).shape[:2]
@@ -106,9 +102,11 @@ class Preprocessor:
 
     def normalize_into(self, resized: np.ndarray, out: np.ndarray) -> None:
         """Write the normalised crop into ``out`` (C x H x Wpad, pre-zeroed); the rest stays padding."""
-        w = resized.shape[1]
-        for c in range(self.config.channels):
-            out[c, :, :w] = self._lut[c][resized[:, :, c]]
+        x = resized.astype(np.float32)
+        x /= np.float32(255.0)
+        x -= self._mean
+        x /= self._std
+        out[:, :, : resized.shape[1]] = x.transpose(2, 0, 1)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         """One crop -> C x H x padded-width float32."""
