@@ -54,6 +54,7 @@ class ConvertOptions:
     calibration_samples: int = 256  # crops used to calibrate (more: slower, rarely better ranges)
     holdout: float = 0.2  # share of labelled calibration crops kept out to measure accuracy
     int8_ops: str = "conv"  # ONNX Runtime: which ops to quantize (crnn_onnxruntime.quantize.OP_SETS)
+    int8_lstm: bool = True  # ONNX Runtime: LSTM weights int8 too (DynamicQuantizeLSTM)
 
 
 @dataclass
@@ -320,7 +321,7 @@ def _convert_int8(src: Path, opts: ConvertOptions) -> ConvertSummary:
         summary = _convert(src, source_kind(src), replace(opts, target="onnx", out=fp32, int8=False))
         summary.target, summary.out = opts.target, opts.out
         summary.quantization = quantize_model(
-            fp32, opts.target, opts.out, summary.metadata, data, opts.int8_ops
+            fp32, opts.target, opts.out, summary.metadata, data, opts.int8_ops, opts.int8_lstm
         )
     return summary
 

@@ -968,7 +968,7 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         report.raw["int8"] = {"model": model.name, "seconds": times}
         report.add(Row("6 int8", "INT8 / FP32, ONNX Runtime end to end (img/s)", model.name, f"words {len(timed)}",
                        f"{a:.1f}", f"{b:.1f}", a / b,
-                       note=f"Conv ops int8; same text as FP32 on {100 * same:.0f} %; "
+                       note=f"Conv (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
                             f"{int8.stat().st_size / 1e6:.1f} MB vs {model.onnx.stat().st_size / 1e6:.1f} MB"))  # fmt: skip
     finally:
         rec8.close()

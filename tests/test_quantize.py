@@ -90,6 +90,8 @@ def test_int8_onnx_passes_the_checker_and_is_quantized(int8: tuple[Path, dict], 
     int8_weights = [t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.dims]
     assert len(int8_weights) >= 40  # every conv kernel (mv3 has 50-odd), stored as int8
     assert out.stat().st_size < 0.8 * fp32.stat().st_size
+    # The BiLSTM is quantized dynamically (int8 weights): no float LSTM is left.
+    assert ops["DynamicQuantizeLSTM"] == 2 and ops["LSTM"] == 0, ops  # one node per layer
     # Probabilities stay float: the Softmax output is not quantized.
     softmax = [n for n in proto.graph.node if n.op_type == "Softmax"]
     assert len(softmax) == 1
@@ -260,3 +262,15 @@ def test_calibration_batches_group_crops_by_padded_width() -> None:
     assert [b.shape for b in batches] == [(16, 3, 32, 100), (4, 3, 32, 100), (2, 3, 32, 160), (1, 3, 32, 320)]
     assert all(b.dtype == np.float32 for b in batches)
     assert float(batches[0][0, :, :, 50:].max()) == 0.0  # padding after the 50-px crop
+
+
+def test_float_lstm_keeps_the_lstm_in_float(mv3_pdparams: Path, calib_dir: Path, work: Path) -> None:
+    out = work / "int8_float_lstm.onnx"
+    code, stdout, err = crnn(
+        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
+        "--calibration-samples", "16", "--holdout", "0.25", "--float-lstm", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    assert ops["LSTM"] == 2 and ops["DynamicQuantizeLSTM"] == 0 and ops["QuantizeLinear"] > 0
+    assert "LSTM kept in float" in json.loads(stdout)["quantization"]["method"]

@@ -67,6 +67,12 @@ def convert_options(f):  # type: ignore[no-untyped-def]
                 help="INT8 with ONNX Runtime: quantize Conv only (most accurate), also MatMul/Gemm "
                 "weights, or every op (fastest on dense CNNs, loses the most accuracy).",
             ),
+            click.option(
+                "--float-lstm",
+                is_flag=True,
+                help="INT8 with ONNX Runtime: keep the LSTM in float (default: int8 weights, "
+                "DynamicQuantizeLSTM; about 1.3x faster on a CRNN).",
+            ),
         ]
     ):
         f = opt(f)
@@ -105,6 +111,7 @@ def convert(
     calibration_samples: int,
     holdout: float,
     int8_ops: str,
+    float_lstm: bool,
     dictionary: str | None,
     use_space_char: bool | None,
     image_shape: str | None,
@@ -145,6 +152,7 @@ def convert(
         calibration_samples=calibration_samples,
         holdout=holdout,
         int8_ops=int8_ops,
+        int8_lstm=not float_lstm,
     )
     console = stderr_console()
     with console.status(f"converting {source} -> {target}"):

@@ -27,6 +27,7 @@ def export(
     calibration_samples: int,
     holdout: float,
     int8_ops: str,
+    float_lstm: bool,
     fmt: str,
 ) -> None:
     """Export CHECKPOINT (a crnn .pt from `crnn train`) to ONNX or OpenVINO.
@@ -55,6 +56,7 @@ def export(
         calibration_samples=calibration_samples,
         holdout=holdout,
         int8_ops=int8_ops,
+        int8_lstm=not float_lstm,
     )
     with stderr_console().status(f"exporting {checkpoint} -> {target}"):
         summary = convert(checkpoint, opts)
