@@ -14,6 +14,9 @@ DATA = SHARED / "data" / "real"
 
 # Two cores: keep each test process's runtimes from oversubscribing them.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# `--backend auto` times every installed runtime on a model it has not seen (autoselect.py): tests get
+# the file-type default, as before, except those that test the choice itself.
+os.environ.setdefault("CRNN_NO_AUTOSELECT", "1")
 # crnn caches the plugin list under $XDG_CACHE_HOME; tests (and the subprocesses they start) keep theirs
 # out of the user's home.
 if "CRNN_TEST_CACHE" not in os.environ:

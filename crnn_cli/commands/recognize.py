@@ -100,6 +100,11 @@ def recognize(
         beam_width=beam_width,
         session_options=session_options(threads, device, providers, performance_hint),
     )
+    if rec.selection is not None and rec.selection.measured and not quiet:
+        rates = ", ".join(f"{name} {rate:.0f} img/s" for name, rate in rec.selection.rates.items())
+        console.print(
+            f"crnn: backend auto: {rec.selection.label} ({rates}); remembered for this model", markup=False
+        )
     failed = 0
     done = 0
     out = sys.stdout

@@ -51,7 +51,9 @@ class SessionOptions:
     threads: int | None = None  # intra-op threads; None = the runtime's default (all cores)
     device: str = "CPU"  # OpenVINO device name, or torch device ("cpu", "cuda:0")
     providers: tuple[str, ...] | None = None  # ONNX Runtime execution providers, by ORT's names
-    performance_hint: str = "LATENCY"  # OpenVINO: LATENCY or THROUGHPUT
+    # OpenVINO: LATENCY or THROUGHPUT; None = the backend's default (LATENCY), and under --backend auto
+    # whichever of a backend's ``hints`` ran the model fastest
+    performance_hint: str | None = None
     num_requests: int | None = None  # OpenVINO async infer requests (THROUGHPUT); None = runtime's choice
     extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific options
 
@@ -119,6 +121,7 @@ class Backend(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
     suffixes: ClassVar[tuple[str, ...]] = ()  # model file types it opens, e.g. (".onnx",)
     priority: ClassVar[int] = 50  # lower wins when several available backends open a file type
+    hints: ClassVar[tuple[str, ...]] = ()  # performance hints it takes; --backend auto tries each
 
     @abstractmethod
     def availability(self) -> Availability:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from crnn_cli.core import registry
+from crnn_cli.core.autoselect import Selection, select_backend
 from crnn_cli.core.backend import Session, SessionOptions
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
@@ -199,8 +200,15 @@ class Recognizer:
         self.model_path = Path(model) if model is not None else default_model_path()
         if not self.model_path.exists():
             raise ModelError(f"{self.model_path}: no such model file")
+        options = session_options or SessionOptions()
+        if threads is not None:
+            options = replace(options, threads=threads)
+        # How "auto" chose (see autoselect.py): the backend and, when measured, each candidate's speed.
+        self.selection: Selection | None = None
         if backend in (None, "auto"):
-            self.backend = registry.backend_for_model(self.model_path)
+            self.backend, self.selection = select_backend(self.model_path, options, batch_size)
+            if self.selection.hint is not None:
+                options = replace(options, performance_hint=self.selection.hint)
         else:
             self.backend = registry.require_available(backend)
             if not self.backend.accepts(self.model_path):
@@ -208,9 +216,6 @@ class Recognizer:
                     f"backend '{backend}' does not open {self.model_path.name} "
                     f"(it opens {', '.join(self.backend.suffixes) or 'other files'})"
                 )
-        options = session_options or SessionOptions()
-        if threads is not None:
-            options = replace(options, threads=threads)
         self.session: Session = self.backend.open(self.model_path, options)
         try:
             info = self.session.info

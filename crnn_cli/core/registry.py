@@ -4,16 +4,16 @@ Built-in backends register exactly as a third party would. A plugin that fails t
 with its entry point and distribution, and never takes the CLI down with it.
 
 Reading the entry points means reading the metadata of every installed distribution, which costs a
-cold `crnn recognize` tens of milliseconds in a large environment. The result is cached in
-``$XDG_CACHE_HOME/crnn`` (``~/.cache/crnn``) under a key made of the interpreter, ``sys.path`` and the
-modification time of every folder on it: installing or removing a distribution changes its folder's
-time, so a new plugin is seen at once. ``CRNN_NO_PLUGIN_CACHE=1`` turns the cache off.
+cold `crnn recognize` tens of milliseconds in a large environment. The result is cached (cache.py)
+under a key made of the interpreter, ``sys.path`` and the modification time of every folder on it:
+installing or removing a distribution changes its folder's time, so a new plugin is seen at once.
+``CRNN_NO_PLUGIN_CACHE=1`` (or ``CRNN_NO_CACHE=1``) turns the cache off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
 import sys
 import traceback
@@ -22,6 +22,7 @@ from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+from crnn_cli.core import cache
 from crnn_cli.core.backend import Backend
 from crnn_cli.core.errors import BackendError
 
@@ -47,7 +48,8 @@ def _info(ep: EntryPoint) -> PluginInfo:
     )
 
 
-def _cache_path() -> Path | None:
+def _cache_name() -> str | None:
+    """The plugin cache's file name for this interpreter, sys.path and their folders' times."""
     if os.environ.get("CRNN_NO_PLUGIN_CACHE"):
         return None
     stamps = []
@@ -57,8 +59,7 @@ def _cache_path() -> Path | None:
         except OSError:
             stamps.append(None)
     key = repr((CACHE_FORMAT, sys.executable, sys.version, sys.path, stamps))
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "crnn" / f"plugins-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    return f"plugins-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
 def _scan() -> list[PluginInfo]:
@@ -71,23 +72,14 @@ def _scan() -> list[PluginInfo]:
 @lru_cache(maxsize=1)
 def _plugins() -> dict[str, PluginInfo]:
     """Registered plugins by name: from the cache when the environment is unchanged, else scanned."""
-    path = _cache_path()
-    if path is not None:
-        try:
-            rows = json.loads(path.read_text("utf-8"))
+    name = _cache_name()
+    rows = cache.read_json(name) if name else None
+    if isinstance(rows, list):
+        with contextlib.suppress(TypeError):
             return {r[0]: PluginInfo(*r) for r in rows if isinstance(r, list) and len(r) == 4}
-        except (OSError, ValueError, TypeError):
-            pass
     infos = _scan()
-    if path is not None:
-        try:
-            from crnn_cli.core.fileio import write_bytes_atomic
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rows = [[i.name, i.value, i.distribution, i.dist_version] for i in infos]
-            write_bytes_atomic(path, json.dumps(rows).encode("utf-8"))
-        except Exception:  # a read-only home is no reason to fail; the next run scans again
-            pass
+    if name:
+        cache.write_json(name, [[i.name, i.value, i.distribution, i.dist_version] for i in infos])
     return {i.name: i for i in infos}
 
 

@@ -362,8 +362,10 @@ def _protocol(charset: Charset) -> str:
 def _read(model: Path, images: list[np.ndarray]) -> list[np.ndarray]:
     """Per-crop probabilities T x C from ``model`` through the Recognizer (crnn recognize's pipeline)."""
     from crnn_cli.core.recognizer import Recognizer
+    from crnn_cli.core.registry import backend_for_model
 
-    with Recognizer(model) as rec:
+    # The runtime the file is made for (ONNX Runtime for .onnx), not a timed choice among several.
+    with Recognizer(model, backend_for_model(model).name) as rec:
         return rec.probabilities(images)
 
 

@@ -137,7 +137,7 @@ class OpenVinoSession(Session):
 
     @staticmethod
     def _config(options: SessionOptions) -> dict[str, Any]:
-        hint = options.performance_hint.upper()
+        hint = (options.performance_hint or "LATENCY").upper()
         if hint not in HINTS:
             raise UsageError(
                 f"performance_hint must be one of {', '.join(HINTS)}, got {options.performance_hint!r}"
@@ -279,6 +279,7 @@ class OpenVinoBackend(Backend):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
     suffixes: ClassVar[tuple[str, ...]] = (".xml", ".onnx", ".pdmodel")
     priority: ClassVar[int] = 30  # ONNX Runtime (10) stays the default for .onnx
+    hints: ClassVar[tuple[str, ...]] = ("LATENCY", "THROUGHPUT")  # what --backend auto tries
 
     def availability(self) -> Availability:
         try:

@@ -1,0 +1,144 @@
+"""``--backend auto`` (the default): of the installed backends that open a model, the fastest here.
+
+Which runtime is faster depends on the model and the machine: on this project's 2-core machine
+OpenVINO ran the PaddleOCR CRNN-mv3 and PP-OCRv4 faster than ONNX Runtime, and ONNX Runtime ran the
+bundled compact model faster. So the first time a model is opened with more than one candidate, each
+candidate runs a few batches of the model's nominal input size, the way the Recognizer feeds them
+(``run_many``), and the fastest wins; ties (within ``TIE``) go to the backend with the better
+priority (ONNX Runtime for .onnx), which also starts sooner. A backend with performance hints
+(OpenVINO: LATENCY, THROUGHPUT with its async queue) runs once per hint unless the user gave one, and
+the winning hint is used. The choice is remembered per model file
+(path, size and modification time), session options, batch size and runtime versions in
+``backend-choice.json`` of crnn's cache (cache.py), so later runs pay nothing.
+
+With one candidate nothing is measured. ``CRNN_NO_AUTOSELECT=1`` skips measuring: the backend with
+the better priority is used, as ``registry.backend_for_model`` picks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from crnn_cli.core import cache, registry
+from crnn_cli.core.backend import INFER, Backend, SessionOptions
+from crnn_cli.core.errors import BackendError, CrnnError
+from crnn_cli.core.metadata import default_width
+
+CACHE_FILE = "backend-choice.json"
+TIE = 1.05  # a candidate must be this much faster than the preferred one to replace it
+ROUNDS = 2  # timed rounds per candidate (the best counts); each runs RUNS batches
+RUNS = 3
+MAX_ENTRIES = 64  # remembered choices; the oldest are dropped
+
+
+@dataclass
+class Selection:
+    """The outcome of an automatic choice: which backend (and hint), and the images/s of each candidate."""
+
+    backend: str
+    hint: str | None = None  # the performance hint to open it with (None: the user's, or the default)
+    rates: dict[str, float] = field(default_factory=dict)  # "name" or "name HINT" -> images/s
+    measured: bool = False  # measured now (False: one candidate, remembered, or turned off)
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend} {self.hint}" if self.hint else self.backend
+
+
+def candidates(model: Path) -> list[Backend]:
+    """Available backends that can run ``model`` (by file type), best priority first."""
+    found: list[tuple[int, str, Backend]] = []
+    for name in registry.backend_names():
+        try:
+            backend = registry.load_backend(name)
+        except BackendError:
+            continue
+        if INFER in backend.capabilities and backend.accepts(model) and backend.availability().ok:
+            found.append((backend.priority, name, backend))
+    return [b for _, _, b in sorted(found, key=lambda c: (c[0], c[1]))]
+
+
+def _key(model: Path, options: SessionOptions, batch_size: int, found: list[Backend]) -> str:
+    st = model.stat()
+    versions = [(b.name, b.availability().version) for b in found]
+    parts = (
+        str(model.resolve()), st.st_size, st.st_mtime_ns, options.threads, options.device, options.providers,
+        options.performance_hint, options.num_requests, sorted(options.extra.items()), batch_size,
+        os.cpu_count(), platform.machine(), platform.processor(), versions,
+    )  # fmt: skip
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def measure(backend: Backend, model: Path, options: SessionOptions, batch_size: int) -> float:
+    """Images per second of ``backend`` on batches of the model's nominal input (0.0 when it fails)."""
+    try:
+        with backend.open(model, options) as session:
+            _, c, h, w = session.info.input_shape
+            c, h = c or 3, h or 32
+            batch = np.random.default_rng(0).uniform(-1, 1, (batch_size, c, h, w or default_width(h)))
+            batch = batch.astype(np.float32)
+            for _ in session.run_many([batch]):  # warm-up: kernels, allocator, requests
+                pass
+            best = float("inf")
+            for _ in range(ROUNDS):
+                start = time.perf_counter()
+                for _ in session.run_many([batch] * RUNS):
+                    pass
+                best = min(best, time.perf_counter() - start)
+            return RUNS * batch_size / best
+    except CrnnError:
+        return 0.0
+    except Exception:  # a runtime's own error on this model: it simply does not win
+        return 0.0
+
+
+def decide(rates: dict[str, float], preferred: str) -> str:
+    """The fastest candidate, unless it beats ``preferred`` by less than TIE."""
+    fastest = max(rates, key=lambda n: rates[n])
+    if rates.get(preferred, 0.0) > 0 and rates[fastest] < TIE * rates[preferred]:
+        return preferred
+    return fastest
+
+
+def select_backend(model: Path, options: SessionOptions, batch_size: int = 32) -> tuple[Backend, Selection]:
+    """The backend ``--backend auto`` runs ``model`` on, and how it was chosen."""
+    found = candidates(model)
+    if not found:
+        backend = registry.backend_for_model(model)  # raises the right error (what to install)
+        return backend, Selection(backend.name)
+    variants: list[tuple[Backend, str | None]] = []
+    for b in found:
+        hints = b.hints if options.performance_hint is None else ()
+        variants += [(b, h) for h in hints] or [(b, None)]
+    if len(variants) == 1 or os.environ.get("CRNN_NO_AUTOSELECT"):
+        return found[0], Selection(found[0].name)
+    by_label = {Selection(b.name, h).label: (b, h) for b, h in variants}
+    key = _key(model, options, batch_size, found)
+    stored = cache.read_json(CACHE_FILE)
+    choices = stored if isinstance(stored, dict) else {}
+    hit = choices.get(key)
+    if isinstance(hit, dict) and Selection(str(hit.get("backend")), hit.get("hint")).label in by_label:
+        b, h = by_label[Selection(str(hit["backend"]), hit.get("hint")).label]
+        return b, Selection(b.name, h, dict(hit.get("rates") or {}))
+    rates = {
+        label: measure(b, model, options if h is None else replace(options, performance_hint=h), batch_size)
+        for label, (b, h) in by_label.items()
+    }
+    if not any(rates.values()):
+        return found[0], Selection(found[0].name, rates=rates, measured=True)
+    chosen, hint = by_label[decide(rates, next(iter(by_label)))]
+    selection = Selection(chosen.name, hint, rates, measured=True)
+    choices[key] = asdict(selection) | {"model": str(model), "when": time.time()}
+    if len(choices) > MAX_ENTRIES:
+        oldest = sorted(choices, key=lambda k: float(choices[k].get("when", 0)))
+        for k in oldest[: len(choices) - MAX_ENTRIES]:
+            del choices[k]
+    cache.write_json(CACHE_FILE, choices)
+    return chosen, selection

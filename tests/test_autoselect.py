@@ -1,0 +1,77 @@
+"""`--backend auto`: the fastest installed backend for a model, measured once and remembered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from models_util import make_tiny_onnx
+
+from crnn_cli.core import autoselect
+from crnn_cli.core.backend import SessionOptions
+from crnn_cli.core.recognizer import Recognizer
+
+pytest.importorskip("openvino")
+
+
+@pytest.fixture()
+def auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.delenv("CRNN_NO_AUTOSELECT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return make_tiny_onnx(tmp_path / "tiny.onnx")
+
+
+def test_both_runtimes_are_timed_once_and_the_choice_is_remembered(auto: Path, monkeypatch) -> None:
+    with Recognizer(auto) as rec:
+        sel = rec.selection
+        assert sel is not None and sel.measured
+        # OpenVINO once per hint: with no --hint given, the hint is part of the choice
+        assert set(sel.rates) == {"onnxruntime", "openvino LATENCY", "openvino THROUGHPUT"}
+        assert all(r > 0 for r in sel.rates.values())
+        assert sel.label == autoselect.decide(sel.rates, "onnxruntime") and sel.label.startswith(
+            rec.backend.name
+        )
+        first = sel.label
+    # The next run reads the choice: measuring again would fail here.
+    monkeypatch.setattr(autoselect, "measure", lambda *a, **k: pytest.fail("measured twice"))
+    with Recognizer(auto) as rec:
+        assert rec.selection is not None and rec.selection.label == first and not rec.selection.measured
+    # Another batch size is another workload: measured anew.
+    calls = []
+    monkeypatch.setattr(autoselect, "measure", lambda b, *a: calls.append(b.name) or 1.0)
+    with Recognizer(auto, batch_size=8):
+        pass
+    assert sorted(calls) == ["onnxruntime", "openvino", "openvino"]
+    # A changed model file (another size or time) is measured anew as well; a given hint is kept.
+    auto.write_bytes(auto.read_bytes())
+    calls.clear()
+    backend, sel = autoselect.select_backend(auto, SessionOptions(performance_hint="THROUGHPUT"), 8)
+    assert len(calls) == 2 and sel.hint is None and set(sel.rates) == {"onnxruntime", "openvino"}
+
+
+def test_decision_prefers_the_priority_backend_unless_clearly_faster() -> None:
+    ov = "openvino THROUGHPUT"
+    assert autoselect.decide({"onnxruntime": 100.0, ov: 104.0}, "onnxruntime") == "onnxruntime"
+    assert autoselect.decide({"onnxruntime": 100.0, ov: 130.0}, "onnxruntime") == ov
+    assert autoselect.decide({"onnxruntime": 0.0, ov: 10.0}, "onnxruntime") == ov
+
+
+def test_the_winning_hint_opens_the_session(auto: Path, monkeypatch) -> None:
+    rates = {"onnxruntime": 100.0, "LATENCY": 90.0, "THROUGHPUT": 150.0}
+    monkeypatch.setattr(
+        autoselect,
+        "measure",
+        lambda b, m, o, n: rates["onnxruntime" if b.name == "onnxruntime" else o.performance_hint],
+    )
+    with Recognizer(auto) as rec:
+        assert rec.backend.name == "openvino" and rec.selection.hint == "THROUGHPUT"
+        assert rec.session._settings["PERFORMANCE_HINT"] == "THROUGHPUT"
+
+
+def test_explicit_backend_and_switch_off_measure_nothing(auto: Path, monkeypatch) -> None:
+    monkeypatch.setattr(autoselect, "measure", lambda *a, **k: pytest.fail("measured"))
+    with Recognizer(auto, "openvino") as rec:
+        assert rec.backend.name == "openvino" and rec.selection is None
+    monkeypatch.setenv("CRNN_NO_AUTOSELECT", "1")
+    with Recognizer(auto) as rec:
+        assert rec.backend.name == "onnxruntime" and not rec.selection.measured
