@@ -48,3 +48,12 @@ def test_confusions_and_length_buckets():
     acc.add("dog", "dog")
     assert acc.confusions[("l", "1")] == 1
     assert acc.by_length[5] == [0, 1] and acc.by_length[3] == [1, 1]
+
+
+def test_caseless_protocol_keeps_symbols_and_spaces_but_not_case():
+    acc = Accumulator("caseless")
+    assert acc.add("Total Amount: $9.20", "TOTAL AMOUNT: $9.20")
+    assert acc.add("TOTAL  AMOUNT: $9.20 ", "TOTAL AMOUNT: $9.20")  # runs of spaces read as one
+    assert not acc.add("TOTAL AMOUNT $9.20", "TOTAL AMOUNT: $9.20")  # a lost colon is an error
+    assert not acc.add("TOTALAMOUNT: $9.20", "TOTAL AMOUNT: $9.20")  # and so is a lost space
+    assert acc.count == 4 and acc.correct == 2 and not acc.filtered

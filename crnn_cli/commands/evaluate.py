@@ -47,10 +47,11 @@ def _threshold(value: float | None) -> float | None:
 @click.option("--image-shape", default=None, metavar="C,H,W")
 @click.option(
     "--protocol",
-    type=click.Choice(["paddle", "benchmark", "exact"]),
+    type=click.Choice(["paddle", "benchmark", "exact", "caseless"]),
     default="benchmark",
     show_default=True,
-    help="benchmark: case-insensitive alphanumeric (DTRB/PARSeq); paddle: PaddleOCR RecMetric; exact.",
+    help="benchmark: case-insensitive alphanumeric (DTRB/PARSeq); paddle: PaddleOCR RecMetric; exact; "
+    "caseless: every symbol, case-insensitive, spaces collapsed (receipt lines).",
 )
 @click.option(
     "--filter",

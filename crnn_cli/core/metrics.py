@@ -6,6 +6,8 @@ Protocols:
              symbols). With filter "drop", samples whose label has other symbols or is longer than 25
              are left out (DTRB); with "strip", other symbols are removed from both sides (PARSeq).
   exact      The strings as they are.
+  caseless   Case-insensitive, every symbol counts, runs of spaces read as one: text lines whose labels
+             are capitals only (SROIE receipts) scored on what a reader would call right.
 Normalised edit distance is PaddleOCR's: 1 - mean(lev(p, l) / max(len(p), len(l), 1)).
 """
 
@@ -16,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-PROTOCOLS = ("paddle", "benchmark", "exact")
+PROTOCOLS = ("paddle", "benchmark", "exact", "caseless")
 FILTERS = ("drop", "strip")
 BENCHMARK_MAX_LEN = 25
 _NON_ALNUM = re.compile(r"[^0-9a-z]")
@@ -72,6 +74,8 @@ def normalize_label(label: str, protocol: str, filter_mode: str = "drop") -> str
         return label.replace(" ", "")
     if protocol == "exact":
         return label
+    if protocol == "caseless":
+        return " ".join(label.casefold().split())
     if protocol == "benchmark":
         low = label.lower()
         if filter_mode == "drop":
@@ -87,6 +91,8 @@ def normalize_pred(pred: str, protocol: str) -> str:
         return pred.replace(" ", "")
     if protocol == "exact":
         return pred
+    if protocol == "caseless":
+        return " ".join(pred.casefold().split())
     if protocol == "benchmark":
         return _NON_ALNUM.sub("", pred.lower())
     raise ValueError(f"unknown protocol {protocol!r}")
