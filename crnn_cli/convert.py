@@ -47,6 +47,7 @@ class ConvertOptions:
     config: Path | None = None
     opset: int = 17
     static_width: int | None = None
+    max_width: int | None = None  # dynamic width: widest crop (px) inference keeps unsquashed
     fp16: bool = False
     verify: bool = True
     int8: bool = False
@@ -287,7 +288,14 @@ def _check_options(opts: ConvertOptions) -> None:
 
 
 def _fix_width(meta: ModelMetadata, opts: ConvertOptions, src: Path) -> ModelMetadata:
-    """The metadata of the output: with --static-width its input width is that one, and fixed."""
+    """The metadata of the output: with --static-width its input width is that one, and fixed; with
+    --max-width a dynamic-width model keeps crops unsquashed up to that width."""
+    if opts.max_width is not None:
+        if opts.static_width is not None or not meta.dynamic_width:
+            raise UsageError("--max-width applies to dynamic-width models (and not with --static-width)")
+        if opts.max_width < (meta.width or 1):
+            raise UsageError(f"--max-width {opts.max_width} is below the model's minimum width {meta.width}")
+        meta = replace(meta, max_width=opts.max_width)
     if opts.static_width is None:
         return meta
     if not meta.dynamic_width and meta.width not in (None, opts.static_width):

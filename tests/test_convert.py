@@ -440,6 +440,21 @@ def test_export_static_width_gives_a_fixed_width_input(
             s.run(np.zeros((1, 3, 32, 100), np.float32))
 
 
+def test_export_max_width_sets_how_wide_crops_stay_unsquashed(mv3_pt: Path, work: Path) -> None:
+    out = work / "wide.onnx"
+    summary = converted(
+        ["export", mv3_pt, "--to", "onnx", "-o", out, "--max-width", "960", "--format", "json"]
+    )
+    assert summary.json()["metadata"]["input"]["max_width"] == 960
+    with Recognizer(out) as rec:
+        assert rec.preprocess_config.max_width == 960
+        assert rec.preprocess_config.sizes(32, 900) == (900, 928)  # 900 px kept, padded to a multiple of 32
+    run = crnn(
+        "export", mv3_pt, "--to", "onnx", "-o", work / "x.onnx", "--max-width", "960", "--static-width", "160"
+    )
+    assert run.code == 2 and "--max-width applies to dynamic-width models" in run.stderr
+
+
 @pytest.mark.parametrize("target", ["onnx", "openvino"])
 def test_onnx_source_reconverts_with_a_static_width(
     target: str, mv3_onnx: tuple[Path, Run], work: Path

@@ -31,6 +31,13 @@ def convert_options(f):  # type: ignore[no-untyped-def]
                 default=None,
                 help="Fix the input width (default: dynamic batch and width).",
             ),
+            click.option(
+                "--max-width",
+                type=click.IntRange(min=8),
+                default=None,
+                help="Dynamic width: crops up to this width (px, at the model's height) are read unsquashed "
+                "(default: the width the model was trained or evaluated at).",
+            ),
             click.option("--fp16", is_flag=True, help="OpenVINO: compress weights to FP16 (default FP32)."),
             click.option("--no-verify", is_flag=True, help="Skip the numeric check against the source."),
             click.option(
@@ -104,6 +111,7 @@ def convert(
     out: Path,
     opset: int,
     static_width: int | None,
+    max_width: int | None,
     fp16: bool,
     no_verify: bool,
     int8: bool,
@@ -145,6 +153,7 @@ def convert(
         config=config,
         opset=opset,
         static_width=static_width,
+        max_width=max_width,
         fp16=fp16,
         verify=not no_verify,
         int8=int8,

@@ -238,11 +238,12 @@ class TorchTrainer:
             )
         self.eval_loader = None
         self.eval_leaves: list[Any] = []
+        self.eval_preprocess = self.preprocess
         if config.Eval is not None:
             self.eval_leaves = build_leaves(
                 config.Eval.dataset, self.charset, g.max_text_length, g.seed, "Eval.dataset", for_eval=True
             )
-            eval_pre = preprocess_config(config.Eval.dataset, fallback=self.preprocess)
+            eval_pre = self.eval_preprocess = preprocess_config(config.Eval.dataset, fallback=self.preprocess)
             self.eval_loader, self.eval_sampler = make_loader(
                 self.eval_leaves, eval_pre, self.charset, config.Eval.loader, g.seed,
                 train=False, rank=self.dist.rank, world=self.dist.world, pin_memory=pin,
@@ -275,7 +276,9 @@ class TorchTrainer:
             height=p.height,
             width=p.width,
             dynamic_width=p.dynamic_width,
-            max_width=p.max_width,
+            # Inference reads crops as evaluation did: training may squash long lines harder to bound
+            # its cost per batch, but the model was scored, and is run, up to the Eval width.
+            max_width=max(p.max_width, self.eval_preprocess.max_width),
             mean=tuple(p.mean),
             std=tuple(p.std),
             architecture=self.arch,
