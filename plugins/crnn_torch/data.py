@@ -19,7 +19,9 @@ crops are sorted by width and cut into batches of similar widths, so little of a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from crnn_torch.augment import augment
 from crnn_torch.config import augment_op, resize_op, synth_config
 from crnn_torch.config_schema import DatasetConfig, LoaderConfig
 
+WORKER_NICE = int(os.environ.get("CRNN_WORKER_NICE", "10"))  # data workers' scheduling niceness
 EVAL_SEED_OFFSET = 100_003  # an eval SynthDataSet without its own seed draws from Global.seed + this
 
 
@@ -376,6 +379,11 @@ def _worker_init(worker_id: int) -> None:
     from crnn_cli.core.images import cv2
 
     cv2.setNumThreads(1)
+    if WORKER_NICE and hasattr(os, "nice"):
+        # Below the training threads: a worker that takes a core in the middle of a parallel op
+        # stalls the model's other threads at its next barrier, costing more than its own share.
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
