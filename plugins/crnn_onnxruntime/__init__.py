@@ -1,4 +1,9 @@
-"""ONNX Runtime backend for crnn: runs .onnx recognizers on any ONNX Runtime execution provider."""
+"""ONNX Runtime backend for crnn: runs .onnx recognizers on any ONNX Runtime execution provider.
+
+Session options: ``threads`` (intra-op threads, one inter-op thread), ``providers`` (by ORT's names);
+``extra`` holds ORT session config entries by ORT's own keys, e.g.
+``{"session.intra_op.allow_spinning": "0"}``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
-from crnn_cli.core.errors import BackendError, ModelError
+from crnn_cli.core.errors import BackendError, ModelError, UsageError
 
 INSTALL_HINT = "pip install onnxruntime  (or onnxruntime-gpu / onnxruntime-openvino for other providers)"
 
@@ -28,6 +33,11 @@ class OnnxRuntimeSession(Session):
             so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3  # warnings about unused initializers etc. are noise for users
+        for key, value in options.extra.items():  # ORT session config entries, by ORT's own keys
+            try:
+                so.add_session_config_entry(str(key), str(value))
+            except Exception as exc:
+                raise UsageError(f"ONNX Runtime rejects session option {key}={value!r}: {exc}") from None
         providers = list(options.providers) if options.providers else ["CPUExecutionProvider"]
         known = set(ort.get_available_providers())
         missing = [p for p in providers if p not in known]
