@@ -46,6 +46,13 @@ def _threshold(value: float | None) -> float | None:
 @click.option("--use-space-char", is_flag=True, default=None)
 @click.option("--image-shape", default=None, metavar="C,H,W")
 @click.option(
+    "--rotate",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Tall crops (h/w >= 1.5): read both ways, the most confident wins (auto); turned (always); as is.",
+)
+@click.option(
     "--protocol",
     type=click.Choice(["paddle", "benchmark", "exact", "caseless"]),
     default="benchmark",
@@ -103,6 +110,7 @@ def evaluate(
     dictionary: str | None,
     use_space_char: bool | None,
     image_shape: str | None,
+    rotate: str,
     protocol: str,
     filter_mode: str,
     fmt: str,
@@ -134,6 +142,7 @@ def evaluate(
         dictionary=dictionary,
         use_space_char=use_space_char,
         image_shape=parse_image_shape(image_shape) if image_shape else None,
+        rotate_vertical=rotate,
         batch_size=batch_size,
         threads=threads,
         session_options=session_options(threads, device, providers, performance_hint),

@@ -42,7 +42,15 @@ from crnn_cli.commands.common import (
     default=None,
     help="Squash/pad every crop to W (PaddleOCR resize_norm_img) or keep its aspect ratio (W = minimum).",
 )
-@click.option("--no-rotate", is_flag=True, help="Do not turn tall crops (h/w >= 1.5) by 90 degrees.")
+@click.option(
+    "--rotate",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Tall crops (h/w >= 1.5): auto reads them upright and turned both ways and keeps the most "
+    "confident reading; always turns them as PaddleOCR does; never.",
+)
+@click.option("--no-rotate", is_flag=True, help="Same as --rotate never.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
 @click.option("--beam-width", type=click.IntRange(min=1), default=10, show_default=True)
@@ -64,6 +72,7 @@ def recognize(
     use_space_char: bool | None,
     image_shape: str | None,
     fixed_width: bool | None,
+    rotate: str,
     no_rotate: bool,
     batch_size: int,
     decoder: str,
@@ -93,7 +102,7 @@ def recognize(
         use_space_char=use_space_char,
         image_shape=shape,
         dynamic_width=None if fixed_width is None else not fixed_width,
-        rotate_vertical=not no_rotate,
+        rotate_vertical="never" if no_rotate else rotate,
         batch_size=batch_size,
         threads=threads,
         decoder=decoder,

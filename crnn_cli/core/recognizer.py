@@ -170,7 +170,11 @@ class Recognizer:
     """Recognise text in cropped word or line images with one model on one backend.
 
     model: .onnx / .xml / checkpoint path; None = the bundled default model.
-    backend: a registered backend name; None = chosen from the model's file type.
+    backend: a registered backend name; None or "auto" = the fastest that opens it (autoselect.py).
+    rotate_vertical: what to do with tall crops (h/w >= 1.5): "auto" reads them as they are and
+        turned 90 degrees either way and keeps the most confident reading (a single "1" stays a "1",
+        a vertical line is read turned); True / "always" turns them counter-clockwise as PaddleOCR
+        does; False / "never" reads them as they are.
     Options not given are read from the model's metadata (see metadata.py).
     """
 
@@ -183,7 +187,7 @@ class Recognizer:
         use_space_char: bool | None = None,
         image_shape: tuple[int, int, int | None] | str | None = None,
         dynamic_width: bool | None = None,
-        rotate_vertical: bool = True,
+        rotate_vertical: bool | str = "auto",
         batch_size: int = 32,
         threads: int | None = None,
         workers: int | None = None,
@@ -197,6 +201,10 @@ class Recognizer:
             raise UsageError(f"decoder must be greedy or beam, got {decoder!r}")
         if beam_width < 1:
             raise UsageError(f"beam width must be >= 1, got {beam_width}")
+        modes = {True: "always", False: "never", "auto": "auto", "always": "always", "never": "never"}
+        if rotate_vertical not in modes:
+            raise UsageError(f"rotate must be auto, always or never, got {rotate_vertical!r}")
+        self.rotate = modes[rotate_vertical]
         self.model_path = Path(model) if model is not None else default_model_path()
         if not self.model_path.exists():
             raise ModelError(f"{self.model_path}: no such model file")
@@ -240,7 +248,7 @@ class Recognizer:
             assert charset is not None
             self.charset: Charset = charset
             self.preprocess_config: PreprocessConfig = replace(
-                self.metadata.preprocess(), rotate_vertical=rotate_vertical
+                self.metadata.preprocess(), rotate_vertical=self.rotate == "always"
             )
         except BaseException:
             self.session.close()
@@ -286,33 +294,46 @@ class Recognizer:
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Decoded]:
         """Decoded text for BGR crops, batched by padded width (batch-invariant). Order is kept."""
-        prepared = [self._prepare(img) for img in images]
-        out: list[Decoded | None] = [None] * len(images)
-        for idx, batch in self._batches(list(enumerate(prepared))):
-            for i, d in zip(idx, self._decode(self.session.run(batch))):
-                out[i] = d
-        return [d for d in out if d is not None]
+        return [d for d, _ in self._read([self._prepare(img) for img in images])]
 
     def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Per-crop model output (T x C) for BGR crops, computed exactly as recognize() does."""
-        prepared = [self._prepare(img) for img in images]
-        out: list[np.ndarray | None] = [None] * len(images)
-        for idx, batch in self._batches(list(enumerate(prepared))):
-            probs = self.session.run(batch)
-            for i, p in zip(idx, probs):
-                out[i] = p
-        return [p for p in out if p is not None]
+        return [p for _, p in self._read([self._prepare(img) for img in images])]
 
-    def _prepare(self, img: np.ndarray) -> tuple[np.ndarray, int]:
-        """Resize one crop: (resized uint8 H x w x C, padded width)."""
-        return self.preprocessor.resize(img), self.preprocessor.padded_width(img)
+    def _read(self, prepared: list[list[tuple[np.ndarray, int]]]) -> list[tuple[Decoded, np.ndarray]]:
+        """(decoded, probabilities T x C) of each crop's chosen reading, in order (see _choose)."""
+        items = [((i, k), v) for i, variants in enumerate(prepared) for k, v in enumerate(variants)]
+        out: dict[tuple[int, int], tuple[Decoded, np.ndarray]] = {}
+        for keys, batch in self._batches(items):
+            probs = self.session.run(batch)
+            for key, d, p in zip(keys, self._decode(probs), probs):
+                out[key] = (d, p)
+        return [self._choose([out[(i, k)] for k in range(len(v))]) for i, v in enumerate(prepared)]
+
+    @staticmethod
+    def _choose(readings: list[Any]) -> Any:
+        """Of a crop's readings (as it is, turned one way, the other), the most confident; first on ties."""
+        best = readings[0]
+        for r in readings[1:]:
+            if r[0].confidence > best[0].confidence:
+                best = r
+        return best
+
+    def _prepare(self, img: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """The crop's readings, each resized: [(uint8 H x w x C, padded width)]. One, except for a tall
+        crop under rotate "auto": as it is, turned counter-clockwise and turned clockwise."""
+        h, w = img.shape[:2]
+        variants = [img]
+        if self.rotate == "auto" and h >= 1.5 * w:
+            variants += [np.ascontiguousarray(np.rot90(img, 1)), np.ascontiguousarray(np.rot90(img, -1))]
+        return [(self.preprocessor.resize(v), self.preprocessor.padded_width(v)) for v in variants]
 
     def _batches(
-        self, items: list[tuple[int, tuple[np.ndarray, int]]]
-    ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """Group prepared crops by padded width into batches of at most batch_size."""
+        self, items: list[tuple[Any, tuple[np.ndarray, int]]]
+    ) -> Iterator[tuple[list[Any], np.ndarray]]:
+        """Group prepared crops (key, (resized, padded width)) by width into batches of at most batch_size."""
         cfg = self.preprocess_config
-        by_width: dict[int, list[tuple[int, np.ndarray]]] = {}
+        by_width: dict[int, list[tuple[Any, np.ndarray]]] = {}
         for i, (resized, width) in items:
             by_width.setdefault(width, []).append((i, resized))
         for width in sorted(by_width):
@@ -355,12 +376,14 @@ class Recognizer:
             if running is not None and not running.cancel():
                 running.exception()
 
-    def _load_and_prepare(self, source: ImageSource, name: str) -> tuple[np.ndarray, int]:
+    def _load_and_prepare(self, source: ImageSource, name: str) -> list[tuple[np.ndarray, int]]:
         return self._prepare(load_image(source, name))
 
-    def _load_chunk(self, items: list[tuple[ImageSource, str]]) -> list[tuple[np.ndarray, int] | Exception]:
+    def _load_chunk(
+        self, items: list[tuple[ImageSource, str]]
+    ) -> list[list[tuple[np.ndarray, int]] | Exception]:
         """Load and resize several inputs on a loader thread; a failure is returned in its place."""
-        out: list[tuple[np.ndarray, int] | Exception] = []
+        out: list[list[tuple[np.ndarray, int]] | Exception] = []
         for source, name in items:
             try:
                 out.append(self._load_and_prepare(source, name))
@@ -412,7 +435,7 @@ class Recognizer:
         size = min(window, FIRST_WINDOW_BATCHES * self.batch_size)
         while pending:
             take: list[tuple[int, str]] = []
-            loaded: list[tuple[np.ndarray, int] | Exception] = []
+            loaded: list[list[tuple[np.ndarray, int]] | Exception] = []
             while pending and len(take) < size:
                 entries, task = pending.popleft()
                 take += entries
@@ -421,27 +444,33 @@ class Recognizer:
             size = window
             fill()  # keep the loaders busy on the next window while this one runs
             results: dict[int, Result] = {}
-            ready: list[tuple[int, tuple[np.ndarray, int]]] = []
+            ready: list[tuple[tuple[int, int], tuple[np.ndarray, int]]] = []  # ((index, reading), crop)
+            readings: dict[int, list[Decoded | None]] = {}
             for (index, name), outcome in zip(take, loaded):
                 if isinstance(outcome, CrnnError):
                     results[index] = Result(index, name, error=str(outcome))
                 elif isinstance(outcome, Exception):  # a decoder bug must not end a run of thousands
                     results[index] = Result(index, name, error=f"{name}: {type(outcome).__name__}: {outcome}")
                 else:
-                    ready.append((index, outcome))
+                    readings[index] = [None] * len(outcome)
+                    ready += [((index, k), v) for k, v in enumerate(outcome)]
             names_by_index = dict(take)
-            order: deque[list[int]] = deque()
+            order: deque[list[tuple[int, int]]] = deque()
 
             def feed(
-                ready: list[tuple[int, tuple[np.ndarray, int]]] = ready, order: deque[list[int]] = order
+                ready: list[tuple[tuple[int, int], tuple[np.ndarray, int]]] = ready,
+                order: deque[list[tuple[int, int]]] = order,
             ) -> Iterator[np.ndarray]:
-                for idx, batch in self._batches(ready):
-                    order.append(idx)
+                for keys, batch in self._batches(ready):
+                    order.append(keys)
                     yield batch
 
             for probs in self._run_ahead(feed()):
-                for i, d in zip(order.popleft(), self._decode(probs)):
-                    results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
+                for (i, k), d in zip(order.popleft(), self._decode(probs)):
+                    readings[i][k] = d
+            for i, found in readings.items():
+                d = self._choose([(r,) for r in found])[0]
+                results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
             for index, _ in take:
                 yield results[index]
 
