@@ -56,7 +56,8 @@ class GlobalConfig:
     # crnn additions
     seed: int = 1024  # seeds model init, data order, augmentation and synthetic images
     max_steps: int | None = None  # stop after this many optimizer steps; the LR schedule then spans them
-    amp: bool | str = False  # true/"auto": bf16 (fp16 + loss scaling if no bf16) on CUDA; "bf16" also on CPU
+    # true/"auto": bf16 (fp16 + loss scaling if no bf16) on CUDA, bf16 on CPUs that have it; "bf16" forces it
+    amp: bool | str = False
     ema: bool = False  # evaluate and export an exponential moving average of the weights
     ema_decay: float = 0.999  # EMA weight of the old average per step
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
