@@ -243,6 +243,10 @@ def quantize_onnx(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                # 7-bit weights: x86 CPUs without VNNI (AVX2, plain AVX512) multiply u8 x s8 in
+                # saturating int16 pairs. Full-range weights cost the default model 11.7 points of
+                # word accuracy on an AVX2 machine (FP32 73.3 %, INT8 61.7 % on 120 crops), 7-bit 2.5.
+                reduce_range=True,
                 op_types_to_quantize=op_types,
                 nodes_to_exclude=keep_float,
                 extra_options={"MatMulConstBOnly": const_weights_only},
@@ -258,7 +262,7 @@ def quantize_onnx(
     crops = sum(len(b) for b in batches)
     which = "every op it can" if op_types is None else "/".join(op_types)
     return (
-        f"ONNX Runtime static QDQ of {which} (--int8-ops {ops}), int8 weights per channel, uint8 "
+        f"ONNX Runtime static QDQ of {which} (--int8-ops {ops}), 7-bit int8 weights per channel, uint8 "
         f"activations (MinMax over {crops} crops), graph {how}; {lstm_note}; Softmax kept in float"
     )
 
