@@ -75,3 +75,15 @@ def test_explicit_backend_and_switch_off_measure_nothing(auto: Path, monkeypatch
     monkeypatch.setenv("CRNN_NO_AUTOSELECT", "1")
     with Recognizer(auto) as rec:
         assert rec.backend.name == "onnxruntime" and not rec.selection.measured
+
+
+def test_a_remembered_choice_imports_only_its_own_runtime(auto: Path, monkeypatch) -> None:
+    """Cold start: reading the choice must not import OpenVINO (0.2 s) to learn its version."""
+    from crnn_openvino import OpenVinoBackend
+
+    monkeypatch.setattr(autoselect, "measure", lambda b, *a: 100.0 if b.name == "onnxruntime" else 10.0)
+    first = autoselect.select_backend(auto, SessionOptions(), 8)[1]
+    assert first.measured and first.backend == "onnxruntime"
+    monkeypatch.setattr(OpenVinoBackend, "availability", lambda self: pytest.fail("OpenVINO was imported"))
+    backend, again = autoselect.select_backend(auto, SessionOptions(), 8)
+    assert backend.name == "onnxruntime" and not again.measured

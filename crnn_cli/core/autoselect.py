@@ -22,6 +22,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -52,22 +53,49 @@ class Selection:
         return f"{self.backend} {self.hint}" if self.hint else self.backend
 
 
-def candidates(model: Path) -> list[Backend]:
-    """Available backends that can run ``model`` (by file type), best priority first."""
+def installed_version(backend: Backend) -> str | None:
+    """The runtime's version from package metadata, without importing it; None if it cannot tell."""
+    for dist in backend.distributions:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _version(backend: Backend) -> str | None:
+    """Cheap version where metadata has one, else availability() (which may import the runtime).
+    None: not available here."""
+    v = installed_version(backend)
+    if v is not None:
+        return v
+    avail = backend.availability()
+    return avail.version if avail.ok else None
+
+
+def candidates(model: Path, cheap: bool = False) -> list[Backend]:
+    """Available backends that can run ``model`` (by file type), best priority first.
+
+    cheap: a backend whose runtime's distribution is installed counts as available without importing
+    it (a broken install then shows when it is opened, or measures 0 and does not win).
+    """
     found: list[tuple[int, str, Backend]] = []
     for name in registry.backend_names():
         try:
             backend = registry.load_backend(name)
         except BackendError:
             continue
-        if INFER in backend.capabilities and backend.accepts(model) and backend.availability().ok:
+        if INFER not in backend.capabilities or not backend.accepts(model):
+            continue
+        ok = _version(backend) is not None if cheap else backend.availability().ok
+        if ok:
             found.append((backend.priority, name, backend))
     return [b for _, _, b in sorted(found, key=lambda c: (c[0], c[1]))]
 
 
 def _key(model: Path, options: SessionOptions, batch_size: int, found: list[Backend]) -> str:
     st = model.stat()
-    versions = [(b.name, b.availability().version) for b in found]
+    versions = [(b.name, _version(b)) for b in found]
     parts = (
         str(model.resolve()), st.st_size, st.st_mtime_ns, options.threads, options.device, options.providers,
         options.performance_hint, options.num_requests, sorted(options.extra.items()), batch_size,
@@ -109,7 +137,7 @@ def decide(rates: dict[str, float], preferred: str) -> str:
 
 def select_backend(model: Path, options: SessionOptions, batch_size: int = 32) -> tuple[Backend, Selection]:
     """The backend ``--backend auto`` runs ``model`` on, and how it was chosen."""
-    found = candidates(model)
+    found = candidates(model, cheap=True)
     if not found:
         backend = registry.backend_for_model(model)  # raises the right error (what to install)
         return backend, Selection(backend.name)
@@ -126,7 +154,8 @@ def select_backend(model: Path, options: SessionOptions, batch_size: int = 32) -
     hit = choices.get(key)
     if isinstance(hit, dict) and Selection(str(hit.get("backend")), hit.get("hint")).label in by_label:
         b, h = by_label[Selection(str(hit["backend"]), hit.get("hint")).label]
-        return b, Selection(b.name, h, dict(hit.get("rates") or {}))
+        if b.availability().ok:  # only the remembered backend's runtime is imported
+            return b, Selection(b.name, h, dict(hit.get("rates") or {}))
     rates = {
         label: measure(b, model, options if h is None else replace(options, performance_hint=h), batch_size)
         for label, (b, h) in by_label.items()

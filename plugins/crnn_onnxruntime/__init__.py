@@ -86,6 +86,12 @@ class OnnxRuntimeBackend(Backend):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
     suffixes: ClassVar[tuple[str, ...]] = (".onnx",)
     priority: ClassVar[int] = 10
+    distributions: ClassVar[tuple[str, ...]] = (
+        "onnxruntime",
+        "onnxruntime-gpu",
+        "onnxruntime-openvino",
+        "onnxruntime-directml",
+    )
 
     def availability(self) -> Availability:
         try:

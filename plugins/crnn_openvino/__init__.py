@@ -279,6 +279,7 @@ class OpenVinoBackend(Backend):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
     suffixes: ClassVar[tuple[str, ...]] = (".xml", ".onnx", ".pdmodel")
     priority: ClassVar[int] = 30  # ONNX Runtime (10) stays the default for .onnx
+    distributions: ClassVar[tuple[str, ...]] = ("openvino",)
     hints: ClassVar[tuple[str, ...]] = ("LATENCY", "THROUGHPUT")  # what --backend auto tries
 
     def availability(self) -> Availability:

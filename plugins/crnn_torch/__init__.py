@@ -65,6 +65,7 @@ class TorchBackend(Backend):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER, TRAIN, EXPORT, CONVERT})
     suffixes: ClassVar[tuple[str, ...]] = CHECKPOINT_SUFFIXES
     priority: ClassVar[int] = 30
+    distributions: ClassVar[tuple[str, ...]] = ("torch",)
 
     def availability(self) -> Availability:
         if importlib.util.find_spec("torch") is None:
