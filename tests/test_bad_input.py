@@ -9,7 +9,6 @@ or failing write leaves the previous file intact.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from scripts_util import load_script
 
 from crnn_cli.cli import main
 from crnn_cli.commands.common import display_path
@@ -33,21 +33,11 @@ from crnn_cli.core.images import load_image
 from crnn_cli.core.pdparams import load_pdparams
 from crnn_cli.core.recognizer import Recognizer
 
-ROOT = Path(__file__).resolve().parents[1]
 for _needed in ("PIL", "onnx", "lmdb"):  # the corpus generator needs them (crnn[torch] / crnn[onnxruntime])
     pytest.importorskip(_needed)
 
 
-def _load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus_script = _load_script("make_bad_corpus")
+corpus_script = load_script("make_bad_corpus.py")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ gives the ONNX model's probabilities and whose train mode (batch statistics) sta
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -16,20 +15,16 @@ import torch
 from crnn_torch.checkpoint import model_from_checkpoint
 from crnn_torch.export import export_onnx
 from crnn_torch.models import build_model
+from scripts_util import load_script
 
 from crnn_cli.core.charset import load_charset
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.preprocess import Preprocessor
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "default_model" / "onnx_to_checkpoint.py"
-
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("onnx_to_checkpoint", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("default_model/onnx_to_checkpoint.py")
 
 
 def _exported(tmp_path: Path, arch: str = "crnn_default") -> tuple[torch.nn.Module, ModelMetadata, Path]:

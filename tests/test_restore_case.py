@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "default_model" / "restore_case.py"
+from scripts_util import load_script
 
 
 @pytest.fixture(scope="module")
 def transfer_case():
-    spec = importlib.util.spec_from_file_location("restore_case", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.transfer_case
+    return load_script("default_model/restore_case.py").transfer_case
 
 
 @pytest.mark.parametrize(
