@@ -17,6 +17,7 @@ the better priority is used, as ``registry.backend_for_model`` picks it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -55,7 +56,13 @@ class Selection:
 
 def installed_version(backend: Backend) -> str | None:
     """The runtime's version from package metadata, without importing it; None if it cannot tell."""
-    for dist in backend.distributions:
+    return _first_installed(backend.distributions)
+
+
+@functools.lru_cache(maxsize=32)
+def _first_installed(distributions: tuple[str, ...]) -> str | None:
+    # a metadata lookup scans sys.path (1-3 ms); select_backend asks twice per backend
+    for dist in distributions:
         try:
             return version(dist)
         except PackageNotFoundError:
