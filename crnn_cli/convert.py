@@ -9,7 +9,8 @@ Sources:
   checkpoint a crnn torch checkpoint (.pt): `crnn export`.
 
 Every output is checked before it replaces OUT: onnx.checker for ONNX, then the new model against its
-source on text crops at several widths (max |dp| <= 1e-4 and identical decoded strings). A failed check
+source on text crops at several widths (|dp| <= 1e-4 + 3e-3 x p everywhere, identical decoded strings;
+core/verify.py). A failed check
 raises ModelError and OUT is left as it was.
 
 INT8 (``int8=True``): the source is first converted to a verified FP32 ONNX in a temporary folder, then

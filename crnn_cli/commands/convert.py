@@ -188,6 +188,9 @@ def emit(summary, fmt: str) -> None:  # type: ignore[no-untyped-def]
                     else {
                         "ok": v.ok,
                         "max_abs_diff": v.max_abs_diff,
+                        "tolerance": v.tolerance,
+                        "relative_tolerance": v.relative_tolerance,
+                        "worst_ratio": v.worst_ratio,
                         "strings_identical": v.strings_identical,
                         "widths": v.widths,
                         "samples": v.samples,

@@ -17,7 +17,14 @@ from crnn_cli.core.ctc import decode_greedy
 from crnn_cli.core.images import cv2
 from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
 
-TOLERANCE = 1e-4  # max abs probability difference that held for every converter tried (fixtures README)
+# A candidate probability may differ from the reference by TOLERANCE + RELATIVE_TOLERANCE x p_ref (numpy's
+# allclose rule). 1e-4 absolute held for every converter on the machines of the fixtures README; on AVX512
+# cores PP-OCRv4 read by OpenVINO (ONNX Runtime: 1.03e-4) drifts from Paddle by 1.62e-4 at one near-tie
+# frame (p = 0.062), with identical strings: fp32 summation order, amplified where no class dominates.
+# The relative part is what such a frame needs, three times over, and stays far below what a wrong weight
+# layout, activation or epsilon does to a reading (1e-2 and up).
+TOLERANCE = 1e-4
+RELATIVE_TOLERANCE = 3e-3
 WORDS = ("crnn", "Hello", "2024-11-05", "TOTAL 12.50", "Street", "ok", "RECEIPT No. 0042", "x")
 
 
@@ -69,16 +76,19 @@ class VerifyReport:
     mismatches: list[tuple[str, str]] = field(default_factory=list)
     samples: int = 0
     tolerance: float = TOLERANCE
+    relative_tolerance: float = RELATIVE_TOLERANCE
+    # max over all probabilities of |dp| / (tolerance + relative_tolerance * p_ref): <= 1 passes
+    worst_ratio: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.strings_identical and self.max_abs_diff <= self.tolerance
+        return self.strings_identical and self.worst_ratio <= 1.0
 
     def summary(self) -> str:
         verdict = "OK" if self.ok else "FAILED"
         s = (
             f"{verdict}: {self.samples} text crops at widths {self.widths}: max |dp| = {self.max_abs_diff:.2e} "
-            f"(tolerance {self.tolerance:.0e}), decoded strings {'identical' if self.strings_identical else 'DIFFER'}"
+            f"(tolerance {self.tolerance:.0e} + {self.relative_tolerance:.0e} x p, {self.worst_ratio:.2f} of it), decoded strings {'identical' if self.strings_identical else 'DIFFER'}"
         )
         if self.mismatches:
             s += "; e.g. " + ", ".join(f"{a!r} vs {b!r}" for a, b in self.mismatches[:3])
@@ -91,9 +101,10 @@ def compare(
     batches: Sequence[np.ndarray],
     charset: Charset,
     tolerance: float = TOLERANCE,
+    relative_tolerance: float = RELATIVE_TOLERANCE,
 ) -> VerifyReport:
     """Run both on every batch (N, C, H, W) and compare their N, T, C probabilities."""
-    report = VerifyReport(tolerance=tolerance)
+    report = VerifyReport(tolerance=tolerance, relative_tolerance=relative_tolerance)
     for batch in batches:
         ref = np.asarray(reference(batch), np.float32)
         got = np.asarray(candidate(batch), np.float32)
@@ -101,10 +112,13 @@ def compare(
         report.samples += batch.shape[0]
         if ref.shape != got.shape:
             report.strings_identical = False
-            report.max_abs_diff = float("inf")
+            report.max_abs_diff = report.worst_ratio = float("inf")
             report.mismatches.append((f"shape {ref.shape}", f"shape {got.shape}"))
             continue
-        report.max_abs_diff = max(report.max_abs_diff, float(np.abs(ref - got).max()))
+        diff = np.abs(ref - got)
+        allowed = tolerance + relative_tolerance * np.abs(ref)
+        report.max_abs_diff = max(report.max_abs_diff, float(diff.max()))
+        report.worst_ratio = max(report.worst_ratio, float((diff / allowed).max()))
         for a, b in zip(decode_greedy(ref, charset), decode_greedy(got, charset)):
             if a.text != b.text:
                 report.strings_identical = False
