@@ -7,7 +7,10 @@ candidate runs a few batches of the model's nominal input size, the way the Reco
 (``run_many``), and the fastest wins; ties (within ``TIE``) go to the backend with the better
 priority (ONNX Runtime for .onnx), which also starts sooner. A backend with performance hints
 (OpenVINO: LATENCY, THROUGHPUT with its async queue) runs once per hint unless the user gave one, and
-the winning hint is used. The choice is remembered per model file
+the winning hint is used. Each candidate is timed in a child process of its own, so the runtimes that
+lose (and OpenVINO's compiled models and thread pools) never take memory in the process that goes on
+to read the images: the first run on a model peaks no higher than the runs after it. The choice is
+remembered per model file
 (path, size and modification time), session options, batch size and runtime versions in
 ``backend-choice.json`` of crnn's cache (cache.py), so later runs pay nothing.
 
@@ -19,8 +22,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -111,8 +117,53 @@ def _key(model: Path, options: SessionOptions, batch_size: int, found: list[Back
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
+MEASURE_TIMEOUT = 300.0  # seconds for one candidate's child process
+
+
 def measure(backend: Backend, model: Path, options: SessionOptions, batch_size: int) -> float:
-    """Images per second of ``backend`` on batches of the model's nominal input (0.0 when it fails)."""
+    """Images per second of ``backend`` on ``model``, timed in a child process (0.0 when it fails).
+
+    Where the options cannot travel as JSON (an ``extra`` value of a third-party backend), or no child
+    can be started, the timing runs here instead."""
+    job = {"backend": backend.name, "model": str(model), "options": asdict(options), "batch_size": batch_size}
+    try:
+        payload = json.dumps(job)
+    except (TypeError, ValueError):
+        return measure_here(backend, model, options, batch_size)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "crnn_cli.core.autoselect"],
+            input=payload, capture_output=True, text=True, timeout=MEASURE_TIMEOUT, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return 0.0  # far too slow to win
+    except OSError:
+        return measure_here(backend, model, options, batch_size)
+    try:
+        return float(json.loads(done.stdout.strip().splitlines()[-1])["rate"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 0.0  # the child failed: the runtime crashed or refused the model, so it does not win
+
+
+def _child() -> None:
+    """``python -m crnn_cli.core.autoselect``: one job as JSON on stdin, ``{"rate": images/s}`` on stdout."""
+    job = json.loads(sys.stdin.read())
+    raw = job["options"]
+    options = SessionOptions(
+        **{**raw, "providers": tuple(raw["providers"]) if raw.get("providers") else None}
+    )
+    rate = 0.0
+    try:
+        backend = registry.load_backend(job["backend"])
+        rate = measure_here(backend, Path(job["model"]), options, int(job["batch_size"]))
+    except CrnnError:
+        pass
+    print(json.dumps({"rate": rate}), flush=True)
+
+
+def measure_here(backend: Backend, model: Path, options: SessionOptions, batch_size: int) -> float:
+    """Images per second of ``backend`` on batches of the model's nominal input, in this process
+    (0.0 when it fails)."""
     try:
         with backend.open(model, options) as session:
             _, c, h, w = session.info.input_shape
@@ -178,3 +229,7 @@ def select_backend(model: Path, options: SessionOptions, batch_size: int = 32) -
             del choices[k]
     cache.write_json(CACHE_FILE, choices)
     return chosen, selection
+
+
+if __name__ == "__main__":
+    _child()
