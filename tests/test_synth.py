@@ -315,3 +315,41 @@ def test_common_words_labels_and_receipt_fields(tmp_path: Path) -> None:
     assert sum(any(c.isdigit() for c in t) for t in receipts) > 25 and any(":" in t for t in receipts)
     with pytest.raises(UsageError, match="between|must be"):
         synth.SynthConfig(common_words=-1)
+
+
+def _plain(**change: float) -> synth.SynthConfig:
+    """Every random effect off and a flat background, except ``change``."""
+    off = {f.name: 0.0 for f in fields(synth.SynthConfig) if f.name.startswith("p_")}
+    return synth.SynthConfig(**{**off, **change}, background_weights=(1.0, 0.0, 0.0, 0.0))
+
+
+def test_dot_screen_covers_the_share_its_dots_should() -> None:
+    screen = synth._dot_screen(64, 256, pitch=4.0, angle=0.0, radius=0.4)
+    assert screen.dtype == np.float32 and screen.shape == (64, 256)
+    assert screen.min() == 0.0 and screen.max() == 1.0
+    assert abs(float(screen.mean()) - np.pi * 0.4**2) < 0.06  # round dots of 0.8 pitch across
+    turned = synth._dot_screen(64, 256, pitch=4.0, angle=45.0, radius=0.4)
+    assert abs(float(turned.mean()) - float(screen.mean())) < 0.03 and not np.allclose(turned, screen)
+
+
+def test_dot_matrix_print_breaks_the_strokes_into_dots() -> None:
+    gray = {}
+    for name, cfg in (("solid", _plain()), ("dots", _plain(p_dot_matrix=1.0))):
+        img, _ = synth.SynthRenderer(cfg, EN_SPACE, seed=1).render("TOTAL 12.50", np.random.default_rng(5))
+        gray[name] = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    assert gray["solid"].shape == gray["dots"].shape  # same glyphs, same crop: only the ink differs
+    solid_ink = gray["solid"] < gray["solid"].max() - 60
+    # Inside the solid strokes, a dot-matrix printer leaves paper between its dots.
+    assert float((gray["dots"][solid_ink] > gray["solid"].max() - 60).mean()) > 0.2
+
+
+def test_halftone_shading_is_a_dot_pattern_lighter_than_the_print() -> None:
+    cfg = _plain(p_halftone=1.0)
+    img, _ = synth.SynthRenderer(cfg, EN_SPACE, seed=1).render("SDN BHD", np.random.default_rng(9))
+    flat, _ = synth.SynthRenderer(_plain(), EN_SPACE, seed=1).render("SDN BHD", np.random.default_rng(9))
+    g, f = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(np.float32) for x in (img, flat))
+    paper = np.abs(f - np.median(f)) < 2  # where the flat rendering shows only paper
+    ink = f < np.median(f) - 60
+    assert paper.mean() > 0.3 and ink.any()
+    assert g[paper].std() > 8  # the paper is screened with dots now
+    assert np.median(g[paper]) > np.median(g[ink]) + 30  # and the text still stands out from it
