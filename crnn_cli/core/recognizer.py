@@ -36,7 +36,9 @@ from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
 
 DEFAULT_MODEL_NAME = "default.onnx"
 LOAD_CHUNK = 16  # inputs per loader task (fewer when the window is small)
-FIRST_WINDOW_BATCHES = 2  # the first window's size in batches: the model starts early
+# The first window's size in batches: the model starts once this much is read. One batch, not two: on
+# 200 receipt lines the pipeline went from 0.84 to 0.89 of the bare runtime (words: unchanged, 0.91).
+FIRST_WINDOW_BATCHES = 1
 
 
 def default_model_path() -> Path:
@@ -430,7 +432,7 @@ class Recognizer:
                     queued += len(items)
 
         fill()
-        # The first window is two batches, so the model starts as soon as they are read instead of
+        # The first window is one batch, so the model starts as soon as it is read instead of
         # after a whole window; results do not depend on how crops are grouped (see _batches).
         size = min(window, FIRST_WINDOW_BATCHES * self.batch_size)
         while pending:
