@@ -20,16 +20,14 @@ the better priority is used, as ``registry.backend_for_model`` picks it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,12 @@ from crnn_cli.core.errors import BackendError, CrnnError
 from crnn_cli.core.metadata import default_width
 
 CACHE_FILE = "backend-choice.json"
-TIE = 1.05  # a candidate must be this much faster than the preferred one to replace it
+# A candidate must be this much faster than the preferred one to replace it. The choice sticks, and a
+# 2-core machine's timings move by 5-10 % with its load: at 1.05 a run measured beside a test suite
+# took OpenVINO THROUGHPUT for the bundled model (305 against 290 img/s; idle, ONNX Runtime leads 507
+# to 489) and every later `crnn recognize` paid OpenVINO's 0.2 s import. Real wins are larger (mv3 on
+# OpenVINO THROUGHPUT: 1.39x).
+TIE = 1.15
 ROUNDS = 2  # timed rounds per candidate (the best counts); each runs RUNS batches
 RUNS = 3
 MAX_ENTRIES = 64  # remembered choices; the oldest are dropped
@@ -65,15 +68,22 @@ def installed_version(backend: Backend) -> str | None:
     return _first_installed(backend.distributions)
 
 
-@functools.lru_cache(maxsize=32)
 def _first_installed(distributions: tuple[str, ...]) -> str | None:
-    # a metadata lookup scans sys.path (1-3 ms); select_backend asks twice per backend
     for dist in distributions:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            continue
+        v = registry.distribution_version(dist)
+        if v is not None:
+            return v
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu() -> str:
+    """This machine's CPU as the choice's key sees it: architecture and model name (platform.processor()
+    runs `uname -p` in a child process on Linux, and says less)."""
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+        model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    return f"{os.uname().machine} {model}".strip() if hasattr(os, "uname") else sys.platform
 
 
 def _version(backend: Backend) -> str | None:
@@ -112,7 +122,7 @@ def _key(model: Path, options: SessionOptions, batch_size: int, found: list[Back
     parts = (
         str(model.resolve()), st.st_size, st.st_mtime_ns, options.threads, options.device, options.providers,
         options.performance_hint, options.num_requests, sorted(options.extra.items()), batch_size,
-        os.cpu_count(), platform.machine(), platform.processor(), versions,
+        os.cpu_count(), _cpu(), versions,
     )  # fmt: skip
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
@@ -130,6 +140,8 @@ def measure(backend: Backend, model: Path, options: SessionOptions, batch_size: 
         payload = json.dumps(job)
     except (TypeError, ValueError):
         return measure_here(backend, model, options, batch_size)
+    import subprocess  # only here: a remembered choice never starts a child
+
     try:
         done = subprocess.run(
             [sys.executable, "-m", "crnn_cli.core.autoselect"],

@@ -7,7 +7,6 @@ Session options: ``threads`` (intra-op threads, one inter-op thread), ``provider
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
+from crnn_cli.core.registry import distribution_version
 
 INSTALL_HINT = "pip install onnxruntime  (or onnxruntime-gpu / onnxruntime-openvino for other providers)"
 
@@ -98,10 +98,7 @@ class OnnxRuntimeBackend(Backend):
             import onnxruntime  # noqa: F401
         except ImportError as exc:
             return Availability(False, reason=f"onnxruntime is not installed ({exc})", hint=INSTALL_HINT)
-        try:
-            v = version("onnxruntime")
-        except PackageNotFoundError:
-            v = getattr(onnxruntime, "__version__", "")
+        v = distribution_version("onnxruntime") or getattr(onnxruntime, "__version__", "")
         return Availability(True, version=v)
 
     def open(self, model: Path, options: SessionOptions) -> Session:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import weakref
 from collections.abc import Iterable, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
+from crnn_cli.core.registry import distribution_version
 from crnn_openvino.ir import core, model_props, read_model, read_props, reason, resolve_model_path, write_ir
 
 if TYPE_CHECKING:
@@ -287,10 +287,7 @@ class OpenVinoBackend(Backend):
             import openvino
         except ImportError as exc:
             return Availability(False, reason=f"openvino is not installed ({exc})", hint=INSTALL_HINT)
-        try:
-            v = version("openvino")
-        except PackageNotFoundError:
-            v = getattr(openvino, "__version__", "")
+        v = distribution_version("openvino") or getattr(openvino, "__version__", "")
         return Availability(True, version=v)
 
     def open(self, model: Path, options: SessionOptions) -> Session:

@@ -6,7 +6,6 @@ Importing this package is cheap: torch is imported only when the backend is used
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from crnn_cli.core.backend import (
     Session,
     SessionOptions,
 )
+from crnn_cli.core.registry import distribution_version
 
 INSTALL_HINT = "pip install 'crnn[torch]'  (CPU-only machines: add -c constraints.txt for the CPU wheel)"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".pdparams")
@@ -70,11 +70,7 @@ class TorchBackend(Backend):
     def availability(self) -> Availability:
         if importlib.util.find_spec("torch") is None:
             return Availability(False, reason="PyTorch is not installed", hint=INSTALL_HINT)
-        try:
-            v = version("torch")
-        except PackageNotFoundError:
-            v = ""
-        return Availability(True, version=v)
+        return Availability(True, version=distribution_version("torch") or "")
 
     def open(self, model: Path, options: SessionOptions) -> Session:
         return TorchSession(Path(model), options)
