@@ -73,6 +73,7 @@ def test_distribution_version_reads_pip_dist_info_folders(tmp_path: Path, monkey
     _dist(site, "crnn-echo.tools", "echo = crnn_echo:EchoBackend")  # folder crnn_echo.tools-1.0.dist-info
     monkeypatch.syspath_prepend(str(site))
     registry.distribution_version.cache_clear()
+    registry._dist_info_versions.cache_clear()
     try:
         assert registry.distribution_version("crnn-echo.tools") == "1.0"
         assert registry.distribution_version("CRNN_Echo-Tools") == "1.0"  # names compare normalised
@@ -82,6 +83,7 @@ def test_distribution_version_reads_pip_dist_info_folders(tmp_path: Path, monkey
         assert registry.distribution_version("onnxruntime") == version("onnxruntime")
     finally:
         registry.distribution_version.cache_clear()
+        registry._dist_info_versions.cache_clear()
 
 
 def test_entry_point_values_load_like_importlib_metadata() -> None:

@@ -104,7 +104,7 @@ def _load_object(value: str) -> Any:
     if match is None:
         raise ValueError(f"malformed entry point value {value!r}")
     obj: Any = importlib.import_module(match.group("module"))
-    for part in (match.group("attr") or "").split(".") if match.group("attr") else ():
+    for part in match.group("attr").split(".") if match.group("attr") else ():
         obj = getattr(obj, part)
     return obj
 
@@ -113,24 +113,33 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-@lru_cache(maxsize=32)
-def distribution_version(name: str) -> str | None:
-    """The installed version of distribution ``name``, or None when it is not installed.
-
-    Read from the ``NAME-VERSION.dist-info`` folder on sys.path (what pip writes), which costs a
-    listing per folder; importlib.metadata answers only when no such folder is found (an egg-info or
-    other layout)."""
-    want = _normalize(name) + "-"
+@lru_cache(maxsize=1)
+def _dist_info_versions() -> dict[str, str]:
+    """Normalised distribution name -> version, from the ``NAME-VERSION.dist-info`` folders that pip
+    writes on sys.path (the first folder on the path wins, as with importlib.metadata)."""
+    found: dict[str, str] = {}
     for entry in sys.path:
         try:
             names = os.listdir(entry or ".")
         except OSError:
             continue
         for folder in names:
-            if folder.endswith(".dist-info") and _normalize(folder.split("-", 1)[0]) + "-" == want:
-                version = folder[: -len(".dist-info")].split("-", 1)[1:]
-                if version and version[0]:
-                    return version[0]
+            if folder.endswith(".dist-info") and "-" in folder:
+                name, version = folder[: -len(".dist-info")].split("-", 1)
+                if version:
+                    found.setdefault(_normalize(name), version)
+    return found
+
+
+@lru_cache(maxsize=32)
+def distribution_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None when it is not installed.
+
+    Read from the dist-info folder names on sys.path, listed once per process; importlib.metadata
+    answers only for a distribution without such a folder (an egg-info or other layout)."""
+    version = _dist_info_versions().get(_normalize(name))
+    if version is not None:
+        return version
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as metadata_version
 
