@@ -97,8 +97,8 @@ class SynthConfig:
     p_bold: float = 0.1  # fake bold (a thin stroke in the text colour)
     p_faded: float = 0.15  # ink at 65-100 % opacity (worn paint, faint print)
     # Receipt and till printers: glyphs built of separate dots (dot-matrix), and a halftone screen of
-    # dots shading the background (a grey band behind a shop's name). Among the dev split's receipts,
-    # the two in these styles held 61 of the stage-3 model's 95 misread lines.
+    # dots shading the background (a grey band behind a shop's name). The one dev receipt printed
+    # that way held 35 of the stage-3 model's 95 misread lines.
     p_dot_matrix: float = 0.04
     p_halftone: float = 0.04
     p_text_gradient: float = 0.1  # text colour changing along the line
