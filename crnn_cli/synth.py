@@ -101,6 +101,9 @@ class SynthConfig:
     # that way held 35 of the stage-3 model's 95 misread lines.
     p_dot_matrix: float = 0.04
     p_halftone: float = 0.04
+    # The same band after a coarse scan: sparse dots nearly as dark as the print, about nine to a crop's
+    # height, some missing (stage 5 still read them as ':' and '*' between words).
+    p_stipple: float = 0.04
     p_text_gradient: float = 0.1  # text colour changing along the line
     # -- geometry -------------------------------------------------------------------------------------
     p_rotate: float = 0.4
@@ -720,15 +723,31 @@ def _background_image(path: str) -> np.ndarray | None:
     return None if img is None or min(img.shape[:2]) < 8 else img
 
 
-def _dot_screen(h: int, w: int, pitch: float, angle: float, radius: float) -> np.ndarray:
+def _dot_screen(
+    h: int,
+    w: int,
+    pitch: float,
+    angle: float,
+    radius: float,
+    keep: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """H x W float32 in 0..1: round dots on a square grid of ``pitch`` px turned by ``angle`` degrees,
-    each ``radius`` pitches across from its centre, edges antialiased over about a pixel."""
+    each ``radius`` pitches across from its centre, edges antialiased over about a pixel. With ``keep``
+    < 1, each dot is there with that probability (drawn from ``rng``)."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     a = math.radians(angle)
     u = (xs * math.cos(a) + ys * math.sin(a)) / pitch
     v = (ys * math.cos(a) - xs * math.sin(a)) / pitch
-    dist = np.hypot(u - np.round(u), v - np.round(v)) * pitch  # px to the nearest dot centre
-    return np.clip(radius * pitch - dist + 0.5, 0.0, 1.0)
+    cu, cv = np.round(u), np.round(v)
+    dist = np.hypot(u - cu, v - cv) * pitch  # px to the nearest dot centre
+    screen = np.clip(radius * pitch - dist + 0.5, 0.0, 1.0)
+    if keep < 1.0:
+        rng = rng if rng is not None else np.random.default_rng()
+        iu, iv = (cu - cu.min()).astype(np.intp), (cv - cv.min()).astype(np.intp)
+        there = rng.random((int(iv.max()) + 1, int(iu.max()) + 1)) < keep  # one draw per dot
+        screen *= there[iv, iu]
+    return screen
 
 
 def _window(arr: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -1049,6 +1068,13 @@ class SynthRenderer:
             # dots between paper and text in lightness: the screen never outdoes the print on it
             ink = _color(rng, bg_luma + (luma - bg_luma) * rng.uniform(0.3, 0.65), 0.1)
             bg = bg + (ink - bg) * (shade * rng.uniform(0.6, 1.0))[:, :, None]
+        if rng.random() < cfg.p_stipple:
+            pitch = h / rng.uniform(7.0, 11.0)
+            dots = _dot_screen(
+                h, w, pitch, rng.choice([0.0, 45.0]), rng.uniform(0.15, 0.25), rng.uniform(0.3, 0.7), rng
+            )
+            ink = _color(rng, bg_luma + (luma - bg_luma) * rng.uniform(0.6, 1.0), 0.1)
+            bg = bg + (ink - bg) * dots[:, :, None]
         img = bg
         if rng.random() < cfg.p_shadow:
             ink = np.maximum(fill, crop[:, :, 1].astype(np.float32) * (1 / 255))

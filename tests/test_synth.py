@@ -353,3 +353,29 @@ def test_halftone_shading_is_a_dot_pattern_lighter_than_the_print() -> None:
     assert paper.mean() > 0.3 and ink.any()
     assert g[paper].std() > 8  # the paper is screened with dots now
     assert np.median(g[paper]) > np.median(g[ink]) + 30  # and the text still stands out from it
+
+
+def test_dot_screen_keeps_about_the_share_of_dots_asked() -> None:
+    full = synth._dot_screen(96, 384, pitch=6.0, angle=0.0, radius=0.25)
+    part = synth._dot_screen(
+        96, 384, pitch=6.0, angle=0.0, radius=0.25, keep=0.4, rng=np.random.default_rng(1)
+    )
+    assert np.all(part <= full)  # dots are dropped, never moved or grown
+    assert 0.3 < float(part.sum() / full.sum()) < 0.5
+    again = synth._dot_screen(
+        96, 384, pitch=6.0, angle=0.0, radius=0.25, keep=0.4, rng=np.random.default_rng(1)
+    )
+    assert np.array_equal(part, again)
+
+
+def test_stipple_scatters_sparse_dark_dots_on_the_paper() -> None:
+    img, _ = synth.SynthRenderer(_plain(p_stipple=1.0), EN_SPACE, seed=1).render(
+        "SDN BHD", np.random.default_rng(9)
+    )
+    flat, _ = synth.SynthRenderer(_plain(), EN_SPACE, seed=1).render("SDN BHD", np.random.default_rng(9))
+    g, f = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(np.float32) for x in (img, flat))
+    paper = np.abs(f - np.median(f)) < 2
+    ink_level = float(np.percentile(f, 2))  # the print's darkness in the flat rendering
+    dark = g[paper] < (np.median(f) + ink_level) / 2  # paper pixels now darker than half-way to the ink
+    assert paper.mean() > 0.3
+    assert 0.01 < float(dark.mean()) < 0.35  # sparse dots, most of the paper left bare
