@@ -85,6 +85,15 @@ class Report:
         self.raw: dict[str, Any] = {}
         self.quiet = quiet
         self.t0 = time.monotonic()
+        self.stages: dict[str, float] = {}  # seconds per part of the run, for keeping it under 10 minutes
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Any:
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.monotonic() - t
 
     def log(self, msg: str) -> None:
         if not self.quiet:
@@ -1016,7 +1025,8 @@ def render(report: Report, info: dict[str, Any], args: argparse.Namespace, elaps
     caption_lines = [
         f"python {info['python']}, numpy {v['numpy']}, opencv {v['opencv-python-headless'] if v['opencv-python-headless'] != '-' else v['opencv-python']}, "
         f"onnxruntime {v['onnxruntime']}, openvino {v['openvino']}, paddlepaddle {v['paddlepaddle']}, torch {v['torch']}, "
-        f"crnn {v['crnn']} ({info['commit'] or 'no git'}); {elapsed:.0f} s",
+        f"crnn {v['crnn']} ({info['commit'] or 'no git'}); {elapsed:.0f} s: "
+        + ", ".join(f"{k} {t:.0f} s" for k, t in report.stages.items()),
         *report.notes,
     ]
     table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left", show_lines=False)
@@ -1140,7 +1150,8 @@ def main(argv: list[str] | None = None) -> int:
             + ")"
         )
     try:
-        models = prepare_models(args, report, worker)
+        with report.stage("prepare"):
+            models = prepare_models(args, report, worker)
         if args.prepare:
             for m in models:
                 print(f"{m.name}: {m.onnx} {m.xml or ''} {' '.join(map(str, m.paddle or ()))}")
@@ -1164,7 +1175,8 @@ def main(argv: list[str] | None = None) -> int:
         if per_model & args.sections_set:
             for m in models:
                 try:
-                    bench_model(m, datasets, args, report, worker)
+                    with report.stage(m.name):
+                        bench_model(m, datasets, args, report, worker)
                 except Exception as exc:
                     report.note(f"{m.name}: benchmark failed: {type(exc).__name__}: {exc}")
         small = next((m for m in models if m.name == "default"), None) or next(
@@ -1172,13 +1184,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         first = next(iter(datasets.values()))
         if "cold" in args.sections_set:
-            bench_cold_start(small, first[0], args, report)
+            with report.stage("cold start"):
+                bench_cold_start(small, first[0], args, report)
         if "memory" in args.sections_set:
-            bench_memory(small, first[:256], args, report)
+            with report.stage("memory"):
+                bench_memory(small, first[:256], args, report)
         if "int8" in args.sections_set:
-            bench_int8(small, first, args, report)
+            with report.stage("int8"):
+                bench_int8(small, first, args, report)
         if "fixed" in args.sections_set:
-            bench_fixed(small, first, args, report)
+            with report.stage("fixed"):
+                bench_fixed(small, first, args, report)
     finally:
         if worker is not None:
             worker.close()
@@ -1198,6 +1214,7 @@ def main(argv: list[str] | None = None) -> int:
             "notes": report.notes,
             "raw": report.raw,
             "seconds": elapsed,
+            "stage_seconds": report.stages,
         }  # fmt: skip
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     return 0

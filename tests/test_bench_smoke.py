@@ -45,6 +45,10 @@ def test_quick_bench_on_a_tiny_model_reports_every_section(tmp_path: Path) -> No
     assert raw["batch_shapes"] and all(s[1:3] == [3, 32] for s in raw["batch_shapes"])
     memory = report["raw"]["memory"]["runs"]
     assert set(memory) == {"50", "200"} and all(v["status"] == 0 for v in memory.values())
+    # where the run's time went, part by part (the full bench must stay under 10 minutes)
+    stages = report["stage_seconds"]
+    assert {"prepare", "tiny", "cold start", "memory", "int8"} <= set(stages), stages
+    assert sum(stages.values()) <= report["seconds"] and all(t > 0 for t in stages.values())
 
 
 def _has(module: str) -> bool:
