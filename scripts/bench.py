@@ -1081,8 +1081,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--batch", type=int, default=32, help="our batch size (Recognizer default: 32)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per variant (default 3; --quick 1)")
-    p.add_argument("--mem-sizes", default=None, help="path counts for section 5 (default 10000,100000)")
-    p.add_argument("--mem-timeout", type=float, default=240.0)
+    p.add_argument("--mem-sizes", default=None, help="path counts for section 5 (default 5000,100000)")
+    p.add_argument(
+        "--mem-timeout", type=float, default=480.0, help="seconds a memory run may take (100 000 paths: ~250)"
+    )
     p.add_argument("--no-paddle", action="store_true", help="skip PaddleOCR (section 2)")
     p.add_argument("--prepare", action="store_true", help="only convert the models into --work, then exit")
     p.add_argument("--width", type=int, default=200, help="table width in characters")
@@ -1095,7 +1097,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.repeats = args.repeats or (1 if q else 3)
     args.cold_repeats = 2 if q else 5
-    sizes = args.mem_sizes or ("300,1200" if q else "10000,100000")
+    sizes = args.mem_sizes or ("300,1200" if q else "5000,100000")
     args.mem_sizes = sorted(int(s) for s in sizes.split(","))
     args.calibration = 16 if q else 64
     args.sections_set = {
