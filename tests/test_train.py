@@ -511,3 +511,36 @@ def test_width_buckets_cut_padding_and_resume_mid_chunk(tmp_path: Path) -> None:
     finally:
         plain.close()
         bucketed.close()
+
+
+def _policy_after(priority: str) -> tuple[int, int]:
+    from crnn_torch.data import _lower_priority
+
+    _lower_priority(priority)
+    return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_data_workers_run_below_the_training_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    from crnn_torch.data import worker_priority
+
+    from crnn_cli.core.errors import ConfigError
+
+    monkeypatch.delenv("CRNN_WORKER_NICE", raising=False)
+    assert worker_priority() == "idle"
+    monkeypatch.setenv("CRNN_WORKER_NICE", " 19 ")
+    assert worker_priority() == "19"
+    for bad in ("fast", "-5", "20", ""):
+        monkeypatch.setenv("CRNN_WORKER_NICE", bad)
+        with pytest.raises(ConfigError, match="CRNN_WORKER_NICE"):
+            worker_priority()
+    # Applied in a child process (as in a DataLoader worker), never to the test process itself.
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with multiprocessing.get_context("forkserver").Pool(1) as pool:
+        assert pool.apply(_policy_after, ("idle",))[0] == os.SCHED_IDLE
+    with multiprocessing.get_context("forkserver").Pool(1) as pool:
+        policy, nice = pool.apply(_policy_after, ("7",))
+    assert policy == os.SCHED_OTHER and nice == min(base + 7, 19)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

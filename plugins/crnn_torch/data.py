@@ -20,6 +20,7 @@ crops are sorted by width and cut into batches of similar widths, so little of a
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -47,7 +48,7 @@ from crnn_torch.augment import augment
 from crnn_torch.config import augment_op, resize_op, synth_config
 from crnn_torch.config_schema import DatasetConfig, LoaderConfig
 
-WORKER_NICE = int(os.environ.get("CRNN_WORKER_NICE", "10"))  # data workers' scheduling niceness
+WORKER_PRIORITY_ENV = "CRNN_WORKER_NICE"  # data workers' scheduling; see worker_priority()
 EVAL_SEED_OFFSET = 100_003  # an eval SynthDataSet without its own seed draws from Global.seed + this
 
 
@@ -372,18 +373,45 @@ class BatchStream:
             skip = 0
 
 
-def _worker_init(worker_id: int) -> None:
+def worker_priority(value: str | None = None) -> str:
+    """The data workers' scheduling from $CRNN_WORKER_NICE: "idle" (the default), a niceness, or "0".
+
+    Workers go below the training threads: a worker that takes a core in the middle of a parallel op
+    stalls the model's other threads at the op's next barrier, costing more than its own share of the
+    CPU. "idle" is Linux's SCHED_IDLE (a worker runs only on a core the model leaves free; nice 19
+    where the OS lacks it). scripts/bench_train.py on 2 cores, default-model recipe, share of the bare
+    loop's speed: nice 10 0.79-0.83, nice 19 and SCHED_IDLE 0.85-0.97 (README, Performance).
+    """
+    raw = os.environ.get(WORKER_PRIORITY_ENV, "idle") if value is None else value
+    text = raw.strip().lower()
+    if text == "idle" or (text.isdigit() and 0 <= int(text) <= 19):
+        return text
+    raise ConfigError(
+        f"{WORKER_PRIORITY_ENV}={raw!r}: expected 'idle' or a niceness from 0 (leave the data workers "
+        "as they are) to 19; unset it for the default, 'idle'"
+    )
+
+
+def _lower_priority(priority: str) -> None:
+    """Put this (worker) process at ``priority`` (a worker_priority() value); best effort."""
+    with contextlib.suppress(OSError, AttributeError):
+        if priority == "idle":
+            if hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+                return
+            priority = "19"
+        if int(priority):
+            os.nice(int(priority))
+
+
+def _worker_init(priority: str, worker_id: int) -> None:
     # Workers only decode and resize: one thread each, so they leave the cores to the model. They
     # ignore Ctrl-C / SIGTERM: the training process decides when to stop and shuts them down.
     torch.set_num_threads(1)
     from crnn_cli.core.images import cv2
 
     cv2.setNumThreads(1)
-    if WORKER_NICE and hasattr(os, "nice"):
-        # Below the training threads: a worker that takes a core in the middle of a parallel op
-        # stalls the model's other threads at its next barrier, costing more than its own share.
-        with contextlib.suppress(OSError):
-            os.nice(WORKER_NICE)
+    _lower_priority(priority)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -417,7 +445,7 @@ def make_loader(
         kwargs.update(
             persistent_workers=True,
             prefetch_factor=loader.prefetch_factor,
-            worker_init_fn=_worker_init,
+            worker_init_fn=functools.partial(_worker_init, worker_priority()),
             # Not fork: forking a process that already runs thread pools (ONNX Runtime, OpenVINO, a
             # Recognizer's loaders, torch's own) can deadlock a worker on a lock held by a thread that
             # did not survive the fork. forkserver starts workers from a clean single-threaded process.
