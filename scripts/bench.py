@@ -995,15 +995,24 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         return
     try:
         timed = paths[: args.sizes[(model.size, "words")]]
+        batches, _ = record_batches(rec32, timed)
         times = interleave(
-            {"fp32": pipeline_run(rec32, timed), "int8": pipeline_run(rec8, timed)}, args.repeats
+            {
+                "fp32": pipeline_run(rec32, timed),
+                "int8": pipeline_run(rec8, timed),
+                "bare fp32": ort_bare(model.onnx, args.threads, batches),
+                "bare int8": ort_bare(int8, args.threads, batches),
+            },
+            args.repeats,
         )
         a, b = len(timed) / med(times["int8"]), len(timed) / med(times["fp32"])
+        bare = med(times["bare fp32"]) / med(times["bare int8"])
         same = np.mean([x.text == y.text for x, y in zip(rec8.recognize(timed), rec32.recognize(timed))])
         report.raw["int8"] = {"model": model.name, "seconds": times}
         report.add(Row("6 int8", "INT8 / FP32, ONNX Runtime end to end (img/s)", model.name, f"words {len(timed)}",
                        f"{a:.1f}", f"{b:.1f}", a / b,
                        note=f"Conv (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
+                            f"bare ORT on the same batches: INT8 / FP32 {bare:.2f}; "
                             f"{int8.stat().st_size / 1e6:.1f} MB vs {model.onnx.stat().st_size / 1e6:.1f} MB"))  # fmt: skip
     finally:
         rec8.close()

@@ -81,9 +81,13 @@ class Preprocessor:
     def __init__(self, config: PreprocessConfig) -> None:
         self.config = config
         c = config.channels
-        # float32 throughout, in PaddleOCR's order ((x / 255) - mean) / std: the same numbers as lut()
+        # float32 throughout, in PaddleOCR's order ((x / 255) - mean) / std
         self._mean = np.resize(np.asarray(config.mean, dtype=np.float32), c)
         self._std = np.resize(np.asarray(config.std, dtype=np.float32), c)
+        # The same arithmetic done once per byte value and channel (C x 256): a crop is normalised by
+        # table lookup, bit for bit the numbers of the formula at less than half its cost.
+        values = np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0)
+        self._table = np.ascontiguousarray((values - self._mean[:, None]) / self._std[:, None])
 
     def padded_width(self, img: np.ndarray) -> int:
         h, w = maybe_rotate(img, self.config).shape[:2]
@@ -102,6 +106,11 @@ class Preprocessor:
 
     def normalize_into(self, resized: np.ndarray, out: np.ndarray) -> None:
         """Write the normalised crop into ``out`` (C x H x Wpad, pre-zeroed); the rest stays padding."""
+        if resized.dtype == np.uint8:
+            target = out[:, :, : resized.shape[1]]
+            for c in range(target.shape[0]):
+                np.take(self._table[c], resized[:, :, c], out=target[c])
+            return
         x = resized.astype(np.float32)
         x /= np.float32(255.0)
         x -= self._mean
