@@ -373,7 +373,7 @@ class BatchStream:
             skip = 0
 
 
-def worker_priority(value: str | None = None) -> str:
+def worker_priority() -> str:
     """The data workers' scheduling from $CRNN_WORKER_NICE: "idle" (the default), a niceness, or "0".
 
     Workers go below the training threads: a worker that takes a core in the middle of a parallel op
@@ -382,7 +382,7 @@ def worker_priority(value: str | None = None) -> str:
     where the OS lacks it). scripts/bench_train.py on 2 cores, default-model recipe, share of the bare
     loop's speed: nice 10 0.79-0.83, nice 19 and SCHED_IDLE 0.85-0.97 (README, Performance).
     """
-    raw = os.environ.get(WORKER_PRIORITY_ENV, "idle") if value is None else value
+    raw = os.environ.get(WORKER_PRIORITY_ENV, "idle")
     text = raw.strip().lower()
     if text == "idle" or (text.isdigit() and 0 <= int(text) <= 19):
         return text
