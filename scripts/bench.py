@@ -959,6 +959,7 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         report.note("6 int8: skipped (no model)")
         return
     try:
+        from crnn_onnxruntime import quantize
         from crnn_onnxruntime.quantize import calibration_batches, quantize_onnx, require_quantizer
 
         require_quantizer("onnx")
@@ -983,7 +984,7 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
     try:
         int8 = cached(
             args.work / model.name / f"{model.name}.int8.onnx",
-            [model.onnx],
+            [model.onnx, Path(quantize.__file__)],  # a changed quantizer makes a new model
             make,
             report,
             f"{model.name} INT8",
@@ -1011,7 +1012,7 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         report.raw["int8"] = {"model": model.name, "seconds": times}
         report.add(Row("6 int8", "INT8 / FP32, ONNX Runtime end to end (img/s)", model.name, f"words {len(timed)}",
                        f"{a:.1f}", f"{b:.1f}", a / b,
-                       note=f"Conv (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
+                       note=f"Conv/Relu/MaxPool (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
                             f"bare ORT on the same batches: INT8 / FP32 {bare:.2f}; "
                             f"{int8.stat().st_size / 1e6:.1f} MB vs {model.onnx.stat().st_size / 1e6:.1f} MB"))  # fmt: skip
     finally:

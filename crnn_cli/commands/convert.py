@@ -71,8 +71,9 @@ def convert_options(f):  # type: ignore[no-untyped-def]
                 type=click.Choice(["conv", "weighted", "all"]),
                 default="conv",
                 show_default=True,
-                help="INT8 with ONNX Runtime: quantize Conv only (most accurate), also MatMul/Gemm "
-                "weights, or every op (fastest on dense CNNs, loses the most accuracy).",
+                help="INT8 with ONNX Runtime: quantize Conv with the Relu and MaxPool around it (most "
+                "accurate), also MatMul/Gemm weights, or every op (fastest on dense CNNs, loses the "
+                "most accuracy).",
             ),
             click.option(
                 "--float-lstm",
