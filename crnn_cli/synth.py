@@ -927,8 +927,10 @@ class SynthRenderer:
             map_y = np.arange(h, dtype=np.float32)[:, None] + dy[None, :].astype(np.float32)
             layers = cv2.remap(layers, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
         m = np.eye(3)
+        moved = False  # np.allclose(m, eye) costs more than the warp's other bookkeeping
         cx, cy = w / 2.0, (cap_top + base_y) / 2.0
         if rng.random() < cfg.p_perspective:
+            moved = True
             j = cfg.max_perspective * size
             # Jitter the whole canvas's corners: a quad inside the canvas would extrapolate its corners,
             # possibly past the horizon, and cut the text.
@@ -936,9 +938,11 @@ class SynthRenderer:
             dst = (src + rng.uniform(-j, j, size=(4, 2))).astype(np.float32)
             m = cv2.getPerspectiveTransform(src, dst) @ m
         if rng.random() < cfg.p_shear:
+            moved = True
             s = rng.uniform(-0.3, 1.0) * cfg.max_shear  # mostly forward-leaning, like italics
             m = np.array([[1, -s, s * cy], [0, 1, 0], [0, 0, 1]]) @ m
         if rng.random() < cfg.p_rotate:
+            moved = True
             a = math.radians(
                 float(np.clip(rng.normal(0, cfg.max_rotation / 2), -cfg.max_rotation, cfg.max_rotation))
             )
@@ -950,7 +954,7 @@ class SynthRenderer:
                 @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
                 @ m
             )
-        if np.allclose(m, np.eye(3)):
+        if not moved:
             return layers
         corners = cv2.perspectiveTransform(np.float32([[[0, 0], [w, 0], [w, h], [0, h]]]), m)[0]
         (mx, my), (nx, ny) = corners.min(0), corners.max(0)
@@ -1125,7 +1129,9 @@ class SynthRenderer:
                 img = 255.0 * (np.clip(img, 0, 255) / 255.0) ** rng.uniform(0.6, 1.6)
         if rng.random() < cfg.p_noise:
             sigma = rng.uniform(1.0, max(cfg.max_noise, 1.0))
-            img = img + rng.standard_normal(img.shape, dtype=np.float32) * sigma
+            noise = rng.standard_normal(img.shape, dtype=np.float32)
+            noise *= sigma
+            img = img + noise
         out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
         if rng.random() < cfg.p_gray:
             out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
