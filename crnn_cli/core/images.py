@@ -11,8 +11,8 @@ agrees with ours when this module is imported before OpenCV first loads.
 from __future__ import annotations
 
 import os
+import stat
 import struct
-from pathlib import Path
 from typing import Union
 
 import numpy as np
@@ -193,20 +193,24 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
         return _to_bgr8(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, name or "<bytes>")
-    path = Path(source)
+    # os.stat and open on the plain path: one system call for size and type, and about 10 us less
+    # per file than pathlib, which a word crop's 0.1 ms decode notices (the loaders share the GIL).
+    path = os.fspath(source)
     label = name or os.fsdecode(path)
     try:
-        size = path.stat().st_size
+        info = os.stat(path)
     except FileNotFoundError:
         raise ImageError(f"{label}: no such file") from None
     except OSError as exc:
         raise ImageError(f"{label}: {exc.strerror or exc}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{label}: is a directory")
+    size = info.st_size
     if size > 4 * MAX_PIXELS + (64 << 20):
         raise ImageError(f"{label}: file of {size} bytes is too large for an image")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
     return decode_image(data, label)
