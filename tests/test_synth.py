@@ -379,3 +379,17 @@ def test_stipple_scatters_sparse_dark_dots_on_the_paper() -> None:
     dark = g[paper] < (np.median(f) + ink_level) / 2  # paper pixels now darker than half-way to the ink
     assert paper.mean() > 0.3
     assert 0.01 < float(dark.mean()) < 0.35  # sparse dots, most of the paper left bare
+
+
+def test_noise_windows_are_standard_normal_and_seeded() -> None:
+    a = synth._gaussian(np.random.default_rng(7), (48, 200, 3))
+    b = synth._gaussian(np.random.default_rng(7), (48, 200, 3))
+    c = synth._gaussian(np.random.default_rng(8), (48, 200, 3))
+    assert a.shape == (48, 200, 3) and a.dtype == np.float32 and not a.flags.writeable
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert abs(float(a.mean())) < 0.05 and abs(float(a.std()) - 1.0) < 0.05
+    # neighbouring pixels uncorrelated, as fresh draws would be
+    flat = a.reshape(-1)
+    assert abs(float(np.corrcoef(flat[:-1], flat[1:])[0, 1])) < 0.03
+    big = synth._gaussian(np.random.default_rng(7), (synth._NOISE_TABLE_SIZE + 1,))
+    assert big.shape == (synth._NOISE_TABLE_SIZE + 1,) and abs(float(big.std()) - 1.0) < 0.01
