@@ -6,19 +6,23 @@ Input: a verified FP32 ONNX recognizer (what `crnn convert/export` produce) and 
   ORT's graph optimisations, as ORT recommends), then quantized in QDQ form: weights int8 per output
   channel, activations uint8 with MinMax ranges from the calibration crops. ORT's CPU provider fuses the
   QDQ pairs into QLinearConv / QLinearMatMul; QDQ is plain ONNX, so OpenVINO can read the file as well.
-  Which ops are quantized (``OP_SETS``): measured on this project's models (2-core AVX512-VNNI CPU,
-  ONNX Runtime, batch 32), on PP-OCRv4 rec with 200 held-out IIIT5K crops:
+  Which ops are quantized (``OP_SETS``), measured on this project's models (2-core AVX512-VNNI CPU,
+  ONNX Runtime), first on PP-OCRv4 rec with 200 held-out IIIT5K crops, before ``conv`` and ``weighted``
+  took Relu and MaxPool along with Conv:
       conv      Conv                      acc 80.5 -> 79.5 %   r34 2.1x faster   mv3 0.8x (slower)
       weighted  + MatMul/Gemm with weights acc 80.5 -> 78.0 %   r34 2.3x          mv3 0.85x
       all       every op ORT quantizes     acc 80.5 -> 71.0 %   r34 2.7x          mv3 1.0x
-  (Those rows are from before ``conv`` and ``weighted`` took Relu and MaxPool along with Conv.)
   Quantized element-wise Mul/Add (hard-swish, residuals, attention) cost most of the accuracy, hence the
   default ``conv``. Relu and MaxPool are exact on uint8 and spare ORT a dequantize-requantize pair per
-  conv block: on the bundled default model (same machine, 800 IIIT5K crops) Conv alone made ORT 1.98x
-  faster than FP32, with Relu and MaxPool 2.28x, and dev accuracy went -0.66 -> +0.14 points (mean of
-  three calibration draws, scripts/int8_accuracy.py). Softmax always stays in float: quantized probabilities would move in steps of 1/255
-  and make confidences coarse. ORT has no static int8 LSTM: LSTM nodes are quantized dynamically
-  (int8 weights, DynamicQuantizeLSTM) unless ``--float-lstm`` is given.
+  conv block. Conv alone -> with Relu and MaxPool, `crnn convert --int8 --calibration
+  ../shared/data/real/iiit5k_train` (256 held-out crops), ORT at batch 16 x 320 px:
+      PP-OCRv4  73.1 -> 73.8 % (FP32 80.9 %; the 80.5 -> 79.5 above no longer reproduces)   1.14x -> 1.23x
+      r34       (random weights)                                                            2.70x -> 2.87x
+      default   dev split, mean of three draws (scripts/int8_accuracy.py): -0.66 -> +0.14 points;
+                800 IIIT5K crops through bench.py section 6: 1.98x -> 2.28x
+  Softmax always stays in float: quantized probabilities would move in steps of 1/255 and make
+  confidences coarse. ORT has no static int8 LSTM: LSTM nodes are quantized dynamically (int8 weights,
+  DynamicQuantizeLSTM) unless ``--float-lstm`` is given.
 * OpenVINO target: NNCF (``pip install nncf``) quantizes the FP32 model read by OpenVINO.
 
 Calibration data (``load_calibration``): a labelled dataset (labels.tsv and friends, or an LMDB: see
