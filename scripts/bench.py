@@ -960,9 +960,8 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         return
     try:
         from crnn_onnxruntime import quantize
-        from crnn_onnxruntime.quantize import calibration_batches, quantize_onnx, require_quantizer
 
-        require_quantizer("onnx")
+        quantize.require_quantizer("onnx")
     except Exception as exc:
         report.note(f"6 int8: skipped: quantize.py not usable here ({type(exc).__name__}: {exc})")
         return
@@ -976,7 +975,9 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
 
         from crnn_cli.core.metadata import set_onnx_metadata
 
-        quantize_onnx(model.onnx, out, calibration_batches(calib, rec32.preprocess_config), "conv")
+        quantize.quantize_onnx(
+            model.onnx, out, quantize.calibration_batches(calib, rec32.preprocess_config), "conv"
+        )
         proto = onnx.load(str(out))
         set_onnx_metadata(proto, rec32.metadata.to_props())
         onnx.save(proto, str(out))
@@ -1012,7 +1013,7 @@ def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, 
         report.raw["int8"] = {"model": model.name, "seconds": times}
         report.add(Row("6 int8", "INT8 / FP32, ONNX Runtime end to end (img/s)", model.name, f"words {len(timed)}",
                        f"{a:.1f}", f"{b:.1f}", a / b,
-                       note=f"Conv/Relu/MaxPool (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
+                       note=f"{'/'.join(quantize.OP_SETS['conv'][0])} (static) and LSTM (dynamic) int8; same text as FP32 on {100 * same:.0f} %; "
                             f"bare ORT on the same batches: INT8 / FP32 {bare:.2f}; "
                             f"{int8.stat().st_size / 1e6:.1f} MB vs {model.onnx.stat().st_size / 1e6:.1f} MB"))  # fmt: skip
     finally:
