@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     os.chdir(ROOT)  # configs name their files relative to the repository root
 
+    from crnn_torch.openmp import limit_spinning
+
+    limit_spinning()  # as `crnn train` does; all three loops run under it (the README compares both)
     import torch
     from crnn_torch.train import TorchTrainer
 
@@ -382,7 +385,9 @@ def render(
     table = Table(
         title=f"crnn train throughput: {args.config}{' (real data only)' if args.real_only else ''}, batch {args.batch}, {os.cpu_count()} CPUs, torch {torch.__version__} ({threads} threads)",
         caption=f"timed batches' widths {widths[0]}..{widths[-1]} px (median {widths[len(widths) // 2]}); "
-        f"median of {args.repeats_done} runs of {args.steps_done} steps; {elapsed:.0f} s",
+        f"median of {args.repeats_done} runs of {args.steps_done} steps; {elapsed:.0f} s; "
+        f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
         caption_justify="left",
     )
     for col in ("measure", "samples/s", "vs bare", "target"):

@@ -544,3 +544,41 @@ def test_data_workers_run_below_the_training_threads(monkeypatch: pytest.MonkeyP
         policy, nice = pool.apply(_policy_after, ("7",))
     assert policy == os.SCHED_OTHER and nice == min(base + 7, 19)
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+_SPIN_PROBE = """
+import json, os, sys
+from crnn_torch import TorchBackend
+from crnn_cli.core.errors import ConfigError
+try:
+    TorchBackend().train(None)  # no config: fails after the OpenMP setting, before any training
+except ConfigError:
+    pass
+print(json.dumps([os.environ.get("GOMP_SPINCOUNT"), "torch" in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [({}, "30000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "active"}, None)],
+)
+def test_train_shortens_openmp_spinning_before_torch_loads(
+    user: dict[str, str], expected: str | None
+) -> None:
+    # `crnn train` sets GOMP_SPINCOUNT before torch (and with it libgomp) is imported, so the runtime
+    # reads it; a user's own spin or wait policy is left alone.
+    env = {k: v for k, v in _env().items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run(
+        [sys.executable, "-c", _SPIN_PROBE], env={**env, **user}, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == [expected, True]
+
+
+def test_openmp_setting_is_skipped_once_torch_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crnn_torch.openmp import limit_spinning
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert "torch" in sys.modules  # this module imports it: the runtime has read its settings already
+    assert limit_spinning() is False
+    assert "GOMP_SPINCOUNT" not in os.environ

@@ -80,6 +80,9 @@ class TorchBackend(Backend):
 
     # Training / export entry points, called by the CLI commands.
     def train(self, *args: Any, **kwargs: Any) -> Any:
+        from crnn_torch.openmp import limit_spinning
+
+        limit_spinning()  # before torch is imported: the OpenMP runtime reads it once
         from crnn_torch.train import train
 
         return train(*args, **kwargs)
