@@ -2,15 +2,15 @@
 
 GNU OpenMP (the runtime of PyTorch's Linux wheels) lets a thread that finishes its share of a parallel
 op spin for ``GOMP_SPINCOUNT`` iterations (300 000 by default, a few hundred microseconds) waiting for
-the next op. Between ops the training process runs Python on one thread (optimizer bookkeeping, the
-LSTM's time steps, autograd's glue), and for all that time the other core stays busy spinning. Our data
+the next op. Between parallel ops the training process often runs on one thread (Python, autograd's
+bookkeeping, ops too small to split), and all that time the other core stays busy spinning. Our data
 workers run under SCHED_IDLE (crnn_torch.data.worker_priority), so a spinning thread keeps them off
 that core: their work piles up until the training loop waits for a batch. Spinning ten times shorter
 hands those gaps to the workers while a thread that is about to be needed is still awake.
 
 scripts/bench_train.py on 2 cores, default-model recipe (half the crops rendered on the fly), share of
-the bare loop's speed, runs alternated: 0.91-0.93 with the default spin, 1.00-1.08 with 30 000; the
-bare loop itself ran at the same speed either way (README, Performance).
+the bare loop's speed, four runs of each alternated: 0.88-0.93 with the default spin, 0.89-1.08 with
+30 000 (median 0.99); the bare loop itself ran at the same speed either way (README, Performance).
 
 The runtime reads the variable once, when torch loads it, so this must run before ``import torch``.
 A user's own ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` wins.
