@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from crnn_cli.core.errors import UsageError
@@ -86,6 +85,8 @@ class Charset:
 
 def _builtin_text(name: str) -> str:
     """A shipped dictionary's text, from the installed package (or a source checkout run in place)."""
+    from importlib import resources  # here, not at import: 7 ms of every cold start otherwise
+
     try:
         return resources.files("crnn_cli.dictionaries").joinpath(f"{name}.txt").read_text("utf-8")
     except ModuleNotFoundError:
