@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from crnn_torch.openmp import limit_spinning
 
-    limit_spinning()  # as `crnn train` does; all three loops run under it (the README compares both)
+    limit_spinning()  # as `crnn train` does, for all three loops (GOMP_SPINCOUNT=300000 for the old spin)
     import torch
     from crnn_torch.train import TorchTrainer
 
