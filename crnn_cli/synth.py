@@ -114,9 +114,18 @@ class SynthConfig:
     max_perspective: float = 0.12  # corner jitter, in text heights
     p_curve: float = 0.06  # a bent baseline
     max_curve: float = 0.18  # amplitude, in text heights
+    # Text set along a circle, each glyph turned with it (round logos, jerseys, curved shop fronts);
+    # half above the centre, half below. The angle the whole text spans, in degrees.
+    p_arc: float = 0.0
+    max_arc: float = 150.0
+    # One end of the text seen farther away than the other (a sign from below or at an angle): the far
+    # edge shrinks to this fraction of its height at most.
+    p_vanish: float = 0.0
+    max_vanish: float = 0.5
     p_stretch: float = 0.4  # horizontal squash or stretch of the whole crop
     max_stretch: float = 0.25  # +- relative width change
     p_tight: float = 0.35  # tight crop (nearly touching the ink) instead of a loose one
+    p_cut: float = 0.0  # of the tight crops: the box edge cuts a sliver off the first or last glyph
     max_margin: float = 0.45  # loose crop margins, in text heights
     # -- degradation ----------------------------------------------------------------------------------
     p_blur: float = 0.4
@@ -775,6 +784,36 @@ def _dot_screen(
     return screen
 
 
+def _arc(layers: np.ndarray, mid_y: float, max_arc: float, rng: np.random.Generator) -> np.ndarray:
+    """The flat layers bent along a circle: column x goes to the angle (x - w/2) / R around the centre,
+    row mid_y lies on radius R, and every glyph turns with the circle (a remap, not a column shift).
+
+    The text's middle row keeps its length; the circle's centre lies below the text (an arch) or above
+    it (a bowl) with equal odds. The result's canvas holds the whole bent layer.
+    """
+    h, w = layers.shape[:2]
+    theta = math.radians(rng.uniform(min(25.0, max_arc), max(max_arc, 25.0)))
+    radius = max(w / theta, 1.2 * h)  # the inner edge stays a positive distance from the centre
+    arch = rng.random() < 0.5
+    # Where the source border lands: the bent canvas's bounding box.
+    xs = np.concatenate([np.linspace(0, w, 64), np.linspace(0, w, 64), np.zeros(8), np.full(8, w)])
+    ys = np.concatenate([np.zeros(64), np.full(64, h), np.linspace(0, h, 8), np.linspace(0, h, 8)])
+    phi = (xs - w / 2.0) / radius
+    r = radius + ((mid_y - ys) if arch else (ys - mid_y))
+    px, py = r * np.sin(phi), (-r * np.cos(phi)) if arch else (r * np.cos(phi))
+    x0, y0 = math.floor(px.min()) - 1, math.floor(py.min()) - 1
+    out_w, out_h = math.ceil(px.max()) + 2 - x0, math.ceil(py.max()) + 2 - y0
+    if out_w > 8 * w + 8 * h or out_h > 8 * h + w:  # degenerate: keep the text flat
+        return layers
+    gx = np.arange(out_w, dtype=np.float32)[None, :] + np.float32(x0)
+    gy = np.arange(out_h, dtype=np.float32)[:, None] + np.float32(y0)
+    dy = -gy if arch else gy
+    rr = np.sqrt(gx * gx + dy * dy)
+    map_x = (np.arctan2(gx, dy) * np.float32(radius) + np.float32(w / 2.0)).astype(np.float32)
+    map_y = ((mid_y - (rr - radius)) if arch else (mid_y + (rr - radius))).astype(np.float32)
+    return cv2.remap(layers, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def _window(arr: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     """arr[y0:y1, x0:x1] with zeros where the window leaves the array."""
     h, w = arr.shape[:2]
@@ -951,9 +990,25 @@ class SynthRenderer:
             map_x = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
             map_y = np.arange(h, dtype=np.float32)[:, None] + dy[None, :].astype(np.float32)
             layers = cv2.remap(layers, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+        cy = (cap_top + base_y) / 2.0
+        if rng.random() < cfg.p_arc:
+            layers = _arc(layers, cy, cfg.max_arc, rng)
+            h, w = layers.shape[:2]
+            cy = h / 2.0
         m = np.eye(3)
         moved = False  # np.allclose(m, eye) costs more than the warp's other bookkeeping
-        cx, cy = w / 2.0, (cap_top + base_y) / 2.0
+        cx = w / 2.0
+        if rng.random() < cfg.p_vanish:
+            moved = True
+            # The far edge (right or left) shrinks about the text's middle row and may sit higher or lower.
+            k = rng.uniform(1.0 - cfg.max_vanish, 0.9)
+            lift = rng.uniform(-0.3, 0.3) * size
+            src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+            dst = src.copy()
+            far = (1, 2) if rng.random() < 0.5 else (0, 3)
+            for i in far:
+                dst[i, 1] = cy + (src[i, 1] - cy) * k + lift
+            m = cv2.getPerspectiveTransform(src, dst) @ m
         if rng.random() < cfg.p_perspective:
             moved = True
             j = cfg.max_perspective * size
@@ -1004,6 +1059,8 @@ class SynthRenderer:
         th = max(y1 - y0, size // 3)
         if rng.random() < cfg.p_tight:
             m = rng.uniform(0.0, 0.08, size=4) * th
+            if rng.random() < cfg.p_cut:  # a detector's box a little short of the ink at one end
+                m[2 + int(rng.integers(2))] = -rng.uniform(0.03, 0.12) * th
         else:
             m = rng.uniform(0.02, max(cfg.max_margin, 0.03), size=4) * th * np.array([0.7, 0.7, 1.0, 1.0])
         return _window(layers, y0 - int(m[0]), y1 + int(m[1]), x0 - int(m[2]), x1 + int(m[3]))

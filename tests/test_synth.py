@@ -393,3 +393,52 @@ def test_noise_windows_are_standard_normal_and_seeded() -> None:
     assert abs(float(np.corrcoef(flat[:-1], flat[1:])[0, 1])) < 0.03
     big = synth._gaussian(np.random.default_rng(7), (synth._NOISE_TABLE_SIZE + 1,))
     assert big.shape == (synth._NOISE_TABLE_SIZE + 1,) and abs(float(big.std()) - 1.0) < 0.01
+
+
+def _ink_rows(layers: np.ndarray) -> np.ndarray:
+    """Per inked column, the middle row of the ink (NaN where a column has none)."""
+    ink = layers[:, :, 0] > 127
+    rows = np.arange(ink.shape[0], dtype=np.float64)[:, None]
+    count = ink.sum(0)
+    return np.where(count > 0, (ink * rows).sum(0) / np.maximum(count, 1), np.nan)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_arc_bends_the_text_along_a_circle_and_keeps_its_length(seed: int) -> None:
+    # A flat bar of "ink" one text-height thick: after the arc its middle row follows a circle, so the
+    # ends sit above (an arch) or below (a bowl) the middle, and its length along the circle is kept.
+    h, w, mid = 40, 400, 20.0
+    layers = np.zeros((h, w, 3), dtype=np.uint8)
+    layers[14:27, 20:380, 0] = 255
+    bent = synth._arc(layers, mid, 150.0, np.random.default_rng(seed))
+    centre = _ink_rows(bent)
+    cols = np.flatnonzero(~np.isnan(centre))
+    ends = (centre[cols[:15]].mean() + centre[cols[-15:]].mean()) / 2
+    middle = centre[cols[len(cols) // 2 - 5 : len(cols) // 2 + 5]].mean()
+    assert abs(ends - middle) > 10  # bent, not shifted
+    assert bent.shape[0] > h
+    # The bar's middle row lies on a circle (least-squares fit, pixel-sized residuals), and its length
+    # along that circle is the flat bar's 360 columns: the text is bent, not stretched.
+    inner = cols[len(cols) // 12 : -len(cols) // 12]  # a column at the slanted end cuts only a corner
+    x, y = inner.astype(np.float64), centre[inner]
+    design = np.column_stack([x, y, np.ones_like(x)])
+    (a, b, c), *_ = np.linalg.lstsq(design, x * x + y * y, rcond=None)
+    cx, cy = a / 2, b / 2
+    radius = np.sqrt(c + cx * cx + cy * cy)
+    assert np.abs(np.hypot(x - cx, y - cy) - radius).max() < 2.0
+    angles = np.arctan2(x - cx, np.abs(y - cy))
+    assert abs(radius * (angles.max() - angles.min()) - 360 * len(inner) / len(cols)) < 0.06 * 360
+
+
+def test_arc_vanish_and_cut_render_whole_labelled_samples() -> None:
+    cfg = synth.SynthConfig(p_arc=1.0, p_vanish=1.0, p_tight=1.0, p_cut=1.0)
+    r = synth.SynthRenderer(cfg, EN_SPACE, seed=11)
+    plain = synth.SynthRenderer(replace(cfg, p_arc=0.0, p_vanish=0.0, p_cut=0.0), EN_SPACE, seed=11)
+    taller = 0
+    for i in range(12):
+        img, text = r.sample(i)
+        assert img.ndim == 3 and img.shape[2] == 3 and img.shape[1] >= 1 and text.strip()
+        flat, flat_text = plain.sample(i)
+        assert flat_text == text  # geometry never changes the label
+        taller += img.shape[1] / img.shape[0] < flat.shape[1] / flat.shape[0]
+    assert taller >= 8  # a bent text's box is taller for its width than the flat one's
