@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Dev accuracy of one or more models beside the PP-OCRv4 teacher, set by set, with the ratio to it.
+
+The README's dev split is easier than the standard test sets (the teacher reads IIIT5K train far better than
+IIIT5K test), so a raw dev figure says little about a benchmark figure. What carries over is the ratio of our
+accuracy to the teacher's on the same crops, and the sets that look like the benchmarks' hard parts:
+
+- iiit5k, ic15, svt: the dev side of the real training crops (benchmark protocol: case-insensitive
+  alphanumeric, DTRB filter); ic15_small: the IC15 dev crops under 24 px high (street-view-like blur).
+- arc, vanish: words rendered along a circle / with one end farther away (crnn_cli.synth, a seed no training
+  run uses). They use the training fonts, so they measure the geometry, not the faces.
+- sroie: whole receipt lines of the dev receipts (both SROIE folders), caseless protocol.
+
+    python scripts/default_model/dev_report.py --split runs/default/split --data-dir ../shared/data/real \\
+        --teacher runs/default/teacher/ppocrv4_rec.xml crnn_cli/models/default.onnx runs/x/candidate.onnx
+
+Prints a Markdown table (stdout) and, with --json, the figures. The teacher's column is cached in
+--cache (it reads about 40 crops/s here), keyed by the teacher file's size and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crnn_cli.core.metrics import Accumulator
+from crnn_cli.core.recognizer import Recognizer
+
+RENDER_SEED = 424242  # no training config uses it
+SMALL_HEIGHT = 24
+
+
+@dataclass(frozen=True)
+class DevSet:
+    name: str
+    protocol: str
+    items: tuple[tuple[str, str], ...]  # (image path, label)
+
+
+def read_tsv(path: Path, data_dir: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text("utf-8").splitlines():
+        if "\t" in line:
+            rel, label = line.split("\t", 1)
+            rows.append((str(data_dir / rel), label))
+    return rows
+
+
+def image_height(path: str) -> int:
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    return 0 if img is None else int(img.shape[0])
+
+
+def render_set(name: str, out: Path, count: int, **effects: float) -> list[tuple[str, str]]:
+    """``count`` word crops with ``effects`` (SynthConfig fields) always on, written once as PNGs."""
+    folder = out / name
+    labels = folder / "labels.tsv"
+    if labels.exists() and len(labels.read_text("utf-8").splitlines()) == count:
+        return read_tsv(labels, folder)
+    from crnn_cli.synth import SynthConfig, SynthRenderer
+
+    cfg = SynthConfig(text_weights=(("word", 1.0),), common_words=50000, max_text_length=16, **effects)
+    renderer = SynthRenderer(cfg, seed=RENDER_SEED)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(count):
+        img, text = renderer.sample(i)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), img)
+        rows.append(f"{i:05d}.png\t{text}")
+    labels.write_text("\n".join(rows) + "\n", "utf-8")
+    return read_tsv(labels, folder)
+
+
+def dev_sets(split: Path, data_dir: Path, rendered: Path, count: int) -> list[DevSet]:
+    sets = []
+    for name in ("iiit5k", "ic15", "svt"):
+        sets.append(DevSet(name, "benchmark", tuple(read_tsv(split / f"dev_{name}_train.tsv", data_dir))))
+    small = tuple((p, t) for p, t in sets[1].items if 0 < image_height(p) < SMALL_HEIGHT)
+    sets.append(DevSet("ic15_small", "benchmark", small))
+    sets.append(DevSet("arc", "benchmark", tuple(render_set("arc", rendered, count, p_arc=1.0))))
+    vanish = render_set("vanish", rendered, count, p_vanish=1.0, p_perspective=0.6, max_perspective=0.2)
+    sets.append(DevSet("vanish", "benchmark", tuple(vanish)))
+    sroie = []
+    for name in ("sroie_lines_train", "sroie_lines_more"):
+        path = split / f"dev_{name}.tsv"
+        if path.exists():
+            sroie += read_tsv(path, data_dir)
+    sets.append(DevSet("sroie", "caseless", tuple(sroie)))
+    return sets
+
+
+def read_all(model: str, paths: list[str]) -> list[str]:
+    """The model's text for every path (an unreadable image reads as "": it counts as wrong)."""
+    out: list[str] = []
+    with Recognizer(model) as rec:
+        for start in range(0, len(paths), 256):
+            chunk = paths[start : start + 256]
+            imgs = [cv2.imread(p, cv2.IMREAD_COLOR) for p in chunk]
+            ok = [i for i, img in enumerate(imgs) if img is not None]
+            texts = [""] * len(chunk)
+            for i, d in zip(ok, rec.predict_batch([imgs[i] for i in ok])):
+                texts[i] = d.text
+            out += texts
+            print(f"  {Path(model).name}: {len(out)}/{len(paths)}", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+    return out
+
+
+def score(protocol: str, items: tuple[tuple[str, str], ...], texts: list[str]) -> tuple[float, int]:
+    acc = Accumulator(protocol=protocol)
+    for (_, label), text in zip(items, texts):
+        acc.add(text, label)
+    return acc.accuracy, acc.count
+
+
+def teacher_texts(teacher: str, paths: list[str], cache: Path) -> list[str]:
+    st = Path(teacher).stat()
+    key = hashlib.sha256(f"{Path(teacher).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    file = cache / f"teacher-{key}-{digest}.json"
+    if file.exists():
+        return json.loads(file.read_text("utf-8"))
+    texts = read_all(teacher, paths)
+    cache.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(texts), "utf-8")
+    return texts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="ONNX files (or anything `crnn recognize --model` opens)")
+    ap.add_argument("--split", type=Path, required=True, help="folder of dev_*.tsv (split_real_data.py)")
+    ap.add_argument("--data-dir", type=Path, required=True, help="the folder the split's paths start in")
+    ap.add_argument("--teacher", required=True, help="PP-OCRv4 rec converted by `crnn convert`")
+    ap.add_argument(
+        "--rendered", type=Path, default=Path("runs/devsets"), help="where rendered sets are kept"
+    )
+    ap.add_argument("--count", type=int, default=400, help="crops per rendered set")
+    ap.add_argument("--cache", type=Path, default=Path("runs/devsets/cache"))
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+
+    sets = dev_sets(args.split, args.data_dir, args.rendered, args.count)
+    paths = [p for s in sets for p, _ in s.items]
+    columns = {"teacher": teacher_texts(args.teacher, paths, args.cache)}
+    for model in args.models:
+        columns[model] = read_all(model, paths)
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    start = 0
+    for s in sets:
+        n = len(s.items)
+        row = {}
+        t_acc, _ = score(s.protocol, s.items, columns["teacher"][start : start + n])
+        for model in args.models:
+            acc, count = score(s.protocol, s.items, columns[model][start : start + n])
+            row[model] = {"acc": acc, "count": count, "ratio": acc / t_acc if t_acc else 0.0}
+        row["teacher"] = {"acc": t_acc}
+        figures[s.name] = row
+        start += n
+    names = [Path(m).name for m in args.models]
+    print(
+        "| dev set | protocol | crops scored | "
+        + " | ".join(f"{n} (/ teacher)" for n in names)
+        + " | PP-OCRv4 |"
+    )
+    print("| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- |")
+    for s in sets:
+        row = figures[s.name]
+        cells = [f"{100 * row[m]['acc']:.1f} % ({row[m]['ratio']:.2f})" for m in args.models]
+        count = row[args.models[0]]["count"]
+        print(
+            f"| {s.name} | {s.protocol} | {count} | "
+            + " | ".join(cells)
+            + f" | {100 * row['teacher']['acc']:.1f} % |"
+        )
+    scene = [s.name for s in sets if s.name not in ("sroie",)]
+    means = [np.mean([figures[n][m]["acc"] for n in scene]) for m in args.models]
+    t_mean = np.mean([figures[n]["teacher"]["acc"] for n in scene])
+    cells = [f"{100 * v:.1f} % ({v / t_mean:.2f})" for v in means]
+    print(f"| mean of the {len(scene)} word sets | | | " + " | ".join(cells) + f" | {100 * t_mean:.1f} % |")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1), "utf-8")
+
+
+if __name__ == "__main__":
+    main()
