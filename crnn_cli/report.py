@@ -101,13 +101,14 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
         f"<p>backend {html.escape(result['backend'])}, protocol {html.escape(result['protocol'])}; "
         f"mean accuracy <b>{s['mean']['accuracy']:.2%}</b>, weighted {s['weighted_mean']['accuracy']:.2%} "
         f"over {s['count']} samples.</p>",
-        "<table><tr><th>dataset</th><th>count</th><th>filtered</th><th>bad</th><th>accuracy</th><th>1-NED</th>"
+        "<table><tr><th>dataset</th><th>count</th><th>filtered</th><th>missing</th><th>unreadable</th>"
+        "<th>accuracy</th><th>1-NED</th>"
         "<th>mean conf</th><th>img/s</th></tr>",
     ]
     for d in result["datasets"]:
         parts.append(
             f"<tr><td>{html.escape(d['name'])}</td><td>{d['count']}</td><td>{d['filtered']}</td>"
-            f"<td>{d['bad_samples']}</td><td>{d['accuracy']:.2%}</td><td>{d['norm_edit_distance']:.4f}</td>"
+            f"<td>{d['missing']}</td><td>{d['unreadable']}</td><td>{d['accuracy']:.2%}</td><td>{d['norm_edit_distance']:.4f}</td>"
             f"<td>{d['mean_confidence']:.3f}</td><td>{d['images_per_second']:.1f}</td></tr>"
         )
     parts.append("</table>")

@@ -377,8 +377,11 @@ def test_eval_counts_bad_samples_and_goes_on(corpus, model):
             assert name not in reports
             continue
         got, want = reports[name], case["details"]
-        bad = want.get("bad_samples", 0)
-        assert got["bad_samples"] == bad and got["count"] == want["kept"] - bad, name
+        # Every labelled line counts (protocol exact filters nothing); what cannot be read is wrong.
+        lost = sum(n for reason, n in want["skipped"].items() if reason != "empty label")
+        bad = want.get("bad_samples", 0) + lost
+        assert got["bad_samples"] == bad and got["count"] == want["kept"] + lost, name
+        assert got["scored"] == got["count"] - bad, name
         assert got["load_skipped"] == want["skipped"], name
 
 
@@ -397,7 +400,8 @@ def test_eval_refuses_escaping_label_paths(corpus, model):
     case = _one(corpus, "datasets", "escape")
     r = crnn("eval", root / case["path"], "--model", model, "--protocol", "exact", "--format", "json", "-q")
     (report,) = json.loads(r.stdout)["datasets"]
-    assert report["count"] == 1 and report["load_skipped"] == {"path outside the data folder": 3}
+    assert report["load_skipped"] == {"path outside the data folder": 3}
+    assert (report["count"], report["scored"], report["missing"]) == (4, 1, 3)  # refused = wrong
 
 
 # -- training configs --------------------------------------------------------------------------------

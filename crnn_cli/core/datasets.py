@@ -52,11 +52,27 @@ MISSING_RECORD = "missing LMDB record"
 UNDECODABLE = "undecodable image"
 UNKNOWN_SYMBOL = "symbol not in dictionary"
 TOO_LONG = "label too long"
+UNREADABLE_FILE = "unreadable image file"
+
+# What evaluation calls a sample it cannot score (each counts as wrong there): the image is not there ...
+MISSING_REASONS = frozenset({MISSING_IMAGE, OUTSIDE, MISSING_RECORD})
+# ... or it, or its line, cannot be read.
+UNREADABLE_REASONS = frozenset({UNDECODABLE, UNREADABLE_FILE, NOT_UTF8, MISSING_TAB, EMPTY_PATH})
 
 # File names that make a folder a label-file dataset (checked in this order).
 LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt")
 # How many times __getitem__ moves on to the next sample when one cannot be decoded.
 MAX_FALLBACKS = 16
+
+
+class SampleError(ImageError):
+    """A labelled sample that cannot be read. reason: one of MISSING_REASONS / UNREADABLE_REASONS;
+    label: its label, or None when the line or record could not be parsed that far."""
+
+    def __init__(self, message: str, reason: str, label: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.label = label
 
 
 class Sample(NamedTuple):
@@ -328,6 +344,9 @@ class LabelFileDataset(Dataset):
     ratios: per file, the share of its usable samples to keep (like PaddleOCR's ratio_list; above 1
         repeats the file), drawn once with ``seed``. Sampling happens after filtering.
     allow_outside: accept absolute paths and paths (or symlinks) that leave the data folder.
+    keep_unreadable: keep the lines that cannot be read (image missing or refused, line unparseable)
+        as samples whose ``read`` raises SampleError, so that evaluation can count them; they are
+        also counted in ``stats`` as skipped. Lines the filter refuses are left out either way.
     """
 
     def __init__(
@@ -339,6 +358,7 @@ class LabelFileDataset(Dataset):
         seed: int = 0,
         label_filter: LabelFilter | None = None,
         allow_outside: bool = False,
+        keep_unreadable: bool = False,
         name: str | None = None,
         decode: bool = True,
         on_error: Literal["next", "raise"] = "next",
@@ -366,18 +386,24 @@ class LabelFileDataset(Dataset):
         self._paths: list[str] = []
         self._labels: list[str] = []
         self._keys: list[str] = []
+        # index -> (skip reason, label or None) of the kept unreadable lines (keep_unreadable)
+        self._problems: dict[int, tuple[str, str | None]] = {}
         for i, (file, folder) in enumerate(zip(files, dirs)):
-            entries = self._read_file(file, folder, label_filter, allow_outside)
+            entries = self._read_file(file, folder, label_filter, allow_outside, keep_unreadable)
             chosen = range(len(entries)) if ratios is None else _ratio_indices(len(entries), ratios[i], rng)
             for j in chosen:
-                path, label, key = entries[int(j)]
-                self._paths.append(path)
-                self._labels.append(label)
+                path, label, key, problem = entries[int(j)]
+                if problem is not None:
+                    self._problems[len(self._paths)] = (problem, label)
+                self._paths.append(path or "")
+                self._labels.append(label or "")
                 self._keys.append(key)
 
     def _read_file(
-        self, file: Path, folder: Path, label_filter: LabelFilter, allow_outside: bool
-    ) -> list[tuple[str, str, str]]:
+        self, file: Path, folder: Path, label_filter: LabelFilter, allow_outside: bool, keep_unreadable: bool
+    ) -> list[tuple[str | None, str | None, str, str | None]]:
+        """(path, label, key, problem) per sample line: problem is None, or the reason the line cannot
+        be read (only with keep_unreadable; otherwise such lines are left out)."""
         try:
             data = file.read_bytes()
         except OSError as exc:
@@ -397,6 +423,8 @@ class LabelFileDataset(Dataset):
             except UnicodeDecodeError:
                 stats.seen += 1
                 stats.skip(NOT_UTF8, where)
+                if keep_unreadable:
+                    out.append((None, None, f"{self.name}:{where}", NOT_UTF8))
                 continue
             if not line.strip():
                 continue
@@ -405,15 +433,21 @@ class LabelFileDataset(Dataset):
                 rel, label = parse_label_line(line)
             except LabelLineError as exc:
                 stats.skip(exc.reason, f"{where} {line.strip()[:60]!r}")
+                if keep_unreadable and exc.reason != EMPTY_LABEL:
+                    out.append((None, None, f"{self.name}:{where} {line.strip()[:60]!r}", exc.reason))
                 continue
-            path, reason = guard.resolve(rel)
-            if reason is None:
-                reason = label_filter.reason(label, stats)
+            reason = label_filter.reason(label, stats)
             if reason is not None:
                 stats.skip(reason, f"{where} {rel} {label[:40]!r}")
                 continue
+            path, reason = guard.resolve(rel)
+            if reason is not None:
+                stats.skip(reason, f"{where} {rel} {label[:40]!r}")
+                if keep_unreadable:
+                    out.append((None, label, f"{self.name}:{rel} ({where})", reason))
+                continue
             stats.kept += 1
-            out.append((path, label, f"{self.name}:{rel}"))
+            out.append((path, label, f"{self.name}:{rel}", None))
         return out
 
     def __len__(self) -> int:
@@ -424,12 +458,15 @@ class LabelFileDataset(Dataset):
         return self._labels
 
     def read(self, index: int) -> Sample:
-        key = self._keys[index]
+        key, label = self._keys[index], self._labels[index]
+        problem = self._problems.get(index)
+        if problem is not None:
+            raise SampleError(f"{key}: {problem[0]}", *problem)
         try:
             data = Path(self._paths[index]).read_bytes()
         except OSError as exc:
-            raise ImageError(f"{key}: cannot read ({exc.strerror or exc})") from None
-        return Sample(data, self._labels[index], key)
+            raise SampleError(f"{key}: cannot read ({exc.strerror or exc})", UNREADABLE_FILE, label) from None
+        return Sample(data, label, key)
 
 
 # One read-only environment per LMDB file per process. py-lmdb refuses to open the same files twice in
@@ -486,6 +523,7 @@ class LmdbDataset(Dataset):
 
     Opening reads every label once (to filter and count) but no image; images are checked when read.
     The dataset holds no handle: each process, forked or spawned, opens its own (see ``lmdb_env``).
+    keep_unreadable: as for LabelFileDataset: absent or empty records stay, and raise SampleError.
     """
 
     def __init__(
@@ -493,6 +531,7 @@ class LmdbDataset(Dataset):
         path: PathLike,
         *,
         label_filter: LabelFilter | None = None,
+        keep_unreadable: bool = False,
         name: str | None = None,
         decode: bool = True,
         on_error: Literal["next", "raise"] = "next",
@@ -506,10 +545,19 @@ class LmdbDataset(Dataset):
         self.name = name or path.name
         self.stats = DatasetStats(self.name)
         self.decode, self.on_error = _check_options(decode, on_error)
-        self._index = self._scan(label_filter or LabelFilter())
+        # record number -> (skip reason, label or None) of the kept unreadable records
+        self._problems: dict[int, tuple[str, str | None]] = {}
+        self._index = self._scan(label_filter or LabelFilter(), keep_unreadable)
 
-    def _scan(self, label_filter: LabelFilter) -> np.ndarray:
+    def _scan(self, label_filter: LabelFilter, keep_unreadable: bool) -> np.ndarray:
         stats, keep = self.stats, []
+
+        def lost(i: int, reason: str, example: str, label: str | None) -> None:
+            stats.skip(reason, example)
+            if keep_unreadable:
+                self._problems[i] = (reason, label)
+                keep.append(i)
+
         with lmdb_env(self.path).begin(buffers=True) as txn:
             raw = txn.get(b"num-samples")
             try:
@@ -526,20 +574,23 @@ class LmdbDataset(Dataset):
                 where = f"{self.name}:{i}"
                 label_raw = txn.get(b"label-%09d" % i)
                 image_raw = txn.get(b"image-%09d" % i)
-                if label_raw is None or image_raw is None:
-                    stats.skip(MISSING_RECORD, f"{where} ({'label' if label_raw is None else 'image'})")
-                    continue
-                if len(image_raw) == 0:
-                    stats.skip(UNDECODABLE, f"{where} (0 bytes)")
+                if label_raw is None:
+                    lost(i, MISSING_RECORD, f"{where} (label)", None)
                     continue
                 try:
                     label = bytes(label_raw).decode("utf-8").strip()
                 except UnicodeDecodeError:
-                    stats.skip(NOT_UTF8, f"{where} label")
+                    lost(i, NOT_UTF8, f"{where} label", None)
                     continue
                 reason = label_filter.reason(label, stats)
                 if reason is not None:
                     stats.skip(reason, f"{where} {label[:40]!r}")
+                    continue
+                if image_raw is None:
+                    lost(i, MISSING_RECORD, f"{where} (image)", label)
+                    continue
+                if len(image_raw) == 0:
+                    lost(i, UNDECODABLE, f"{where} (0 bytes)", label)
                     continue
                 stats.kept += 1
                 keep.append(i)
@@ -551,11 +602,14 @@ class LmdbDataset(Dataset):
     def read(self, index: int) -> Sample:
         i = int(self._index[index])
         key = f"{self.name}:{i}"
+        problem = self._problems.get(i)
+        if problem is not None:
+            raise SampleError(f"{key}: {problem[0]}", *problem)
         with lmdb_env(self.path).begin() as txn:
             label_raw = txn.get(b"label-%09d" % i)
             data = txn.get(b"image-%09d" % i)
         if data is None or label_raw is None:
-            raise ImageError(f"{key}: record vanished from the LMDB since it was opened")
+            raise SampleError(f"{key}: record vanished from the LMDB since it was opened", MISSING_RECORD)
         return Sample(data, label_raw.decode("utf-8", "replace").strip(), key)
 
 
