@@ -148,3 +148,12 @@ def test_every_image_missing_is_zero_not_skipped(tmp_path):
     d = json.loads(r.stdout)["datasets"][0]
     assert (d["count"], d["missing"], d["accuracy"]) == (2, 2, 0.0)
     assert "a.png" in r.stderr and "--data-dir" in r.stderr
+
+
+def test_fail_under_is_a_percentage_always(broken):
+    args = (broken, "--protocol", "exact", "--allow-unreadable", "-q", "--fail-under")
+    assert _eval(*args, "1").exit_code == 0  # 1 %: was read as the fraction 1 = 100 %
+    assert _eval(*args, "0.9").exit_code == 0
+    assert _eval(*args, "80.5").exit_code == 1
+    r = _eval(broken, "--protocol", "exact", "--allow-unreadable", "--format", "json", "--fail-under", "1")
+    assert json.loads(r.stdout)["fail_under"] == pytest.approx(0.01)
