@@ -41,9 +41,26 @@ def _threshold(value: float | None) -> float | None:
     help="Model file; default: the bundled English model.",
 )
 @backend_options
-@click.option("--dict", "dictionary", default=None, metavar="NAME|PATH")
-@click.option("--use-space-char", is_flag=True, default=None)
-@click.option("--image-shape", default=None, metavar="C,H,W")
+@click.option(
+    "--dict",
+    "dictionary",
+    default=None,
+    metavar="NAME|PATH",
+    help="Dictionary of a model that carries none (a Paddle model): a shipped name (ic15, en) "
+    "or a file with one symbol a line. Models exported by crnn carry their own.",
+)
+@click.option(
+    "--use-space-char",
+    is_flag=True,
+    default=None,
+    help="With --dict: the model has a space class after the dictionary (PaddleOCR's use_space_char).",
+)
+@click.option(
+    "--image-shape",
+    default=None,
+    metavar="C,H,W",
+    help="Input shape of a model that does not say it, e.g. 3,48,320 (PaddleOCR's rec_image_shape).",
+)
 @click.option(
     "--rotate",
     type=click.Choice(["auto", "always", "never"]),
@@ -97,6 +114,21 @@ def _threshold(value: float | None) -> float | None:
     help="Folder the image paths of label files are relative to (default: each label file's folder).",
 )
 @click.option(
+    "--label-format",
+    type=click.Choice(["auto", "tsv", "space", "jsonl", "icdar", "csv", "per-image"]),
+    default="auto",
+    show_default=True,
+    help="Layout of label files: tsv (path<TAB>label, PaddleOCR), space (path label, MMOCR txt), jsonl "
+    '({"filename", "text"}), icdar (word_1.png, "text"), csv (EasyOCR filename,words), per-image (a .txt '
+    "beside each image); auto detects it per file.",
+)
+@click.option(
+    "--confine-paths",
+    is_flag=True,
+    help="Refuse image paths that leave the data folder (absolute, ../, symlinks out), for label files "
+    "you do not trust; they then count as missing.",
+)
+@click.option(
     "--allow-unreadable",
     is_flag=True,
     help="Exit 0 even when samples are missing or unreadable (they still count as wrong).",
@@ -123,6 +155,8 @@ def evaluate(
     report: Path | None,
     limit: int | None,
     data_dir: Path | None,
+    label_format: str,
+    confine_paths: bool,
     allow_unreadable: bool,
     batch_size: int,
     quiet: bool,
@@ -171,7 +205,14 @@ def evaluate(
     with rec:
         for name, spec in found:
             try:
-                ds = open_spec(name, spec, decode=False, keep_unreadable=True)
+                ds = open_spec(
+                    name,
+                    spec,
+                    decode=False,
+                    keep_unreadable=True,
+                    label_format=label_format,
+                    confine_paths=confine_paths,
+                )
             except DatasetError as exc:
                 console.print(f"crnn: skipped dataset {name}: {exc}", markup=False)
                 skipped.append({"name": name, "error": str(exc)})

@@ -38,14 +38,26 @@ import numpy as np
 from crnn_cli.core.charset import Charset
 from crnn_cli.core.errors import DatasetError, ImageError, UsageError
 from crnn_cli.core.images import decode_image
+from crnn_cli.core.labelfiles import (
+    EMPTY_LABEL,
+    EMPTY_PATH,
+    MISSING_SPACE,
+    MISSING_TAB,
+    NOT_CSV,
+    NOT_ICDAR,
+    NOT_JSON,
+    NOT_UTF8,
+    LabelLine,
+    check_format,
+    has_per_image_labels,
+    per_image_labels,
+    read_label_file,
+    split_line,
+)
 
 PathLike = Union[str, os.PathLike]
 
 # Skip reasons: the words a user reads in a report, so they are phrases, not codes.
-MISSING_TAB = "no tab between path and label"
-EMPTY_PATH = "empty image path"
-EMPTY_LABEL = "empty label"
-NOT_UTF8 = "not UTF-8"
 MISSING_IMAGE = "missing image"
 OUTSIDE = "path outside the data folder"
 MISSING_RECORD = "missing LMDB record"
@@ -57,10 +69,22 @@ UNREADABLE_FILE = "unreadable image file"
 # What evaluation calls a sample it cannot score (each counts as wrong there): the image is not there ...
 MISSING_REASONS = frozenset({MISSING_IMAGE, OUTSIDE, MISSING_RECORD})
 # ... or it, or its line, cannot be read.
-UNREADABLE_REASONS = frozenset({UNDECODABLE, UNREADABLE_FILE, NOT_UTF8, MISSING_TAB, EMPTY_PATH})
+UNREADABLE_REASONS = frozenset(
+    {
+        UNDECODABLE,
+        UNREADABLE_FILE,
+        NOT_UTF8,
+        MISSING_TAB,
+        MISSING_SPACE,
+        EMPTY_PATH,
+        NOT_JSON,
+        NOT_ICDAR,
+        NOT_CSV,
+    }
+)
 
 # File names that make a folder a label-file dataset (checked in this order).
-LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt")
+LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt", "labels.jsonl", "labels.csv")
 # How many times __getitem__ moves on to the next sample when one cannot be decoded.
 MAX_FALLBACKS = 16
 
@@ -186,19 +210,16 @@ def parse_label_line(line: str) -> tuple[str, str]:
 
     Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
     """
-    path, tab, label = line.partition("\t")  # the strip() below also takes a \r\n line end
-    if not tab:
-        raise LabelLineError(MISSING_TAB)
-    path, label = path.strip(), label.strip()
-    if not path:
-        raise LabelLineError(EMPTY_PATH)
-    if not label:
-        raise LabelLineError(EMPTY_LABEL)
+    path, label, problem = split_line(line, "\t", MISSING_TAB)  # its strip() takes a \r\n line end
+    if problem is not None:
+        raise LabelLineError(problem)
+    assert path is not None and label is not None
     return path, label
 
 
 class _PathGuard:
-    """Turns label-file paths into files inside ``root``, refusing escapes unless allowed.
+    """Turns label-file paths into files under ``root``; with ``allow_outside`` False, refuses paths
+    that leave it (absolute, ``../``, symlinks out).
 
     Real paths of parent folders are cached, so each line costs one ``lstat`` (which the missing-image
     check needs anyway) rather than a full ``realpath``; symlinked files are resolved one by one.
@@ -336,14 +357,18 @@ def iter_samples(dataset: Dataset, decode: bool | None = None) -> Iterator[Sampl
 
 
 class LabelFileDataset(Dataset):
-    """PaddleOCR SimpleDataSet label files: ``relative/path<TAB>label`` lines (see the module docstring).
+    """Label files: PaddleOCR's ``relative/path<TAB>label`` lines (see the module docstring) or another
+    layout (``label_format``, see labelfiles.py), or a folder of images with one ``.txt`` each.
 
-    label_files: one or several files, read in order.
+    label_files: one or several files (or per-image folders), read in order.
     data_dir: folder the paths are relative to: one for all files, one per file, or None for each
         file's own folder.
     ratios: per file, the share of its usable samples to keep (like PaddleOCR's ratio_list; above 1
         repeats the file), drawn once with ``seed``. Sampling happens after filtering.
-    allow_outside: accept absolute paths and paths (or symlinks) that leave the data folder.
+    label_format: one of labelfiles.LABEL_FORMATS; "auto" detects it per file (a folder: per-image).
+    confine_paths: refuse absolute paths and paths (or symlinks) that leave the data folder, for label
+        files you do not trust. Off by default: like PaddleOCR, a path is joined to the data folder,
+        and datasets are often symlinked from other disks.
     keep_unreadable: keep the lines that cannot be read (image missing or refused, line unparseable)
         as samples whose ``read`` raises SampleError, so that evaluation can count them; they are
         also counted in ``stats`` as skipped. Lines the filter refuses are left out either way.
@@ -357,7 +382,8 @@ class LabelFileDataset(Dataset):
         ratios: Sequence[float] | None = None,
         seed: int = 0,
         label_filter: LabelFilter | None = None,
-        allow_outside: bool = False,
+        label_format: str = "auto",
+        confine_paths: bool = False,
         keep_unreadable: bool = False,
         name: str | None = None,
         decode: bool = True,
@@ -382,6 +408,7 @@ class LabelFileDataset(Dataset):
         self.stats = DatasetStats(self.name)
         self.decode, self.on_error = _check_options(decode, on_error)
         label_filter = label_filter or LabelFilter()
+        check_format(label_format)
         rng = np.random.default_rng(seed)
         self._paths: list[str] = []
         self._labels: list[str] = []
@@ -389,7 +416,9 @@ class LabelFileDataset(Dataset):
         # index -> (skip reason, label or None) of the kept unreadable lines (keep_unreadable)
         self._problems: dict[int, tuple[str, str | None]] = {}
         for i, (file, folder) in enumerate(zip(files, dirs)):
-            entries = self._read_file(file, folder, label_filter, allow_outside, keep_unreadable)
+            entries = self._read_file(
+                file, folder, label_filter, label_format, confine_paths, keep_unreadable
+            )
             chosen = range(len(entries)) if ratios is None else _ratio_indices(len(entries), ratios[i], rng)
             for j in chosen:
                 path, label, key, problem = entries[int(j)]
@@ -400,42 +429,35 @@ class LabelFileDataset(Dataset):
                 self._keys.append(key)
 
     def _read_file(
-        self, file: Path, folder: Path, label_filter: LabelFilter, allow_outside: bool, keep_unreadable: bool
+        self,
+        file: Path,
+        folder: Path,
+        label_filter: LabelFilter,
+        label_format: str,
+        confine_paths: bool,
+        keep_unreadable: bool,
     ) -> list[tuple[str | None, str | None, str, str | None]]:
         """(path, label, key, problem) per sample line: problem is None, or the reason the line cannot
         be read (only with keep_unreadable; otherwise such lines are left out)."""
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise DatasetError(f"cannot read label file {file}: {exc.strerror or exc}") from None
-        if not folder.is_dir():
-            raise DatasetError(f"data folder {folder} of label file {file} does not exist")
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        guard = _PathGuard(folder, allow_outside)
+        lines: Iterable[LabelLine]
+        if label_format == "per-image" or (label_format == "auto" and file.is_dir()):
+            lines, folder = per_image_labels(file), file
+        else:
+            if not file.is_file():
+                raise DatasetError(f"cannot read label file {file}: no such file")
+            if not folder.is_dir():
+                raise DatasetError(f"data folder {folder} of label file {file} does not exist")
+            lines = read_label_file(file, label_format)
+        guard = _PathGuard(folder, allow_outside=not confine_paths)
         stats, out = self.stats, []
-        # Split bytes, not text: a stray non-UTF-8 line costs that line only, and str.splitlines would
-        # also break at characters such as U+2028 that may legitimately sit inside a label.
-        for number, raw in enumerate(data.split(b"\n"), 1):
-            where = f"{file.parent.name}/{file.name}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                stats.seen += 1
-                stats.skip(NOT_UTF8, where)
-                if keep_unreadable:
-                    out.append((None, None, f"{self.name}:{where}", NOT_UTF8))
-                continue
-            if not line.strip():
-                continue
+        for where, rel, label, problem in lines:
             stats.seen += 1
-            try:
-                rel, label = parse_label_line(line)
-            except LabelLineError as exc:
-                stats.skip(exc.reason, f"{where} {line.strip()[:60]!r}")
-                if keep_unreadable and exc.reason != EMPTY_LABEL:
-                    out.append((None, None, f"{self.name}:{where} {line.strip()[:60]!r}", exc.reason))
+            if problem is not None:
+                stats.skip(problem, where)
+                if keep_unreadable and problem != EMPTY_LABEL:
+                    out.append((None, None, f"{self.name}:{where}", problem))
                 continue
+            assert rel is not None and label is not None
             reason = label_filter.reason(label, stats)
             if reason is not None:
                 stats.skip(reason, f"{where} {rel} {label[:40]!r}")
@@ -665,7 +687,8 @@ class ConcatDataset(Dataset):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset lives: an LMDB folder, or a label file (images relative to ``data_dir``)."""
+    """Where a dataset lives: an LMDB folder, a label file (images relative to ``data_dir``), or a
+    folder of images with a ``.txt`` label each (kind "labels", ``path`` the folder)."""
 
     kind: Literal["lmdb", "labels"]
     path: Path
@@ -682,15 +705,17 @@ def _spec_of_folder(folder: Path) -> DatasetSpec | None:
     for fname in LABEL_FILE_NAMES:
         if (folder / fname).is_file():
             return DatasetSpec("labels", folder / fname, folder)
+    if has_per_image_labels(folder):
+        return DatasetSpec("labels", folder, folder)
     return None
 
 
 def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, DatasetSpec]]:
     """The datasets at ``path``, as (name, spec) sorted by name.
 
-    ``path`` may be a label file, an LMDB folder (or its data.mdb), a folder with a label file
-    (``labels.tsv``, ``labels.txt``, ``label.txt`` or ``gt.txt``), or a folder holding such datasets at
-    any depth up to ``max_depth``; nested names are their relative paths ("training/MJ").
+    ``path`` may be a label file, an LMDB folder (or its data.mdb), a folder with a label file (one of
+    ``LABEL_FILE_NAMES``), a folder of images with one ``.txt`` label each, or a folder holding such
+    datasets at any depth up to ``max_depth``; nested names are their relative paths ("training/MJ").
     """
     path = Path(path)
     if path.is_file():
@@ -719,8 +744,8 @@ def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, Dat
     walk(path, 1)
     if not found:
         raise DatasetError(
-            f"no dataset in {path}: expected an LMDB (data.mdb) or a label file "
-            f"({', '.join(LABEL_FILE_NAMES)}) in it or in its sub-folders"
+            f"no dataset in {path}: expected an LMDB (data.mdb), a label file "
+            f"({', '.join(LABEL_FILE_NAMES)}) or images with a .txt label each, in it or in its sub-folders"
         )
     return sorted(found, key=lambda item: item[0])
 
@@ -728,6 +753,7 @@ def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, Dat
 def open_spec(name: str, spec: DatasetSpec, **options: Any) -> Dataset:
     """Open one discovered dataset; ``options`` go to LmdbDataset / LabelFileDataset."""
     if spec.kind == "lmdb":
+        options = {k: v for k, v in options.items() if k not in ("label_format", "confine_paths")}
         return LmdbDataset(spec.path, name=name, **options)
     return LabelFileDataset(spec.path, spec.data_dir, name=name, **options)
 
