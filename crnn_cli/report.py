@@ -116,7 +116,21 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in r.name) or "dataset"
         if r.failures:
             write_bytes_atomic(folder / f"{safe}_errors.png", gallery_png(r.failures))
-        parts.append(f"<h2>{html.escape(r.name)}: worst errors</h2>")
+            parts.append(f"<h2>{html.escape(r.name)}: worst errors</h2>")
+        else:  # no heading over an empty table
+            parts.append(
+                f"<h2>{html.escape(r.name)}</h2><p>No misread sample among the {d['scored']} read.</p>"
+            )
+        for what, reasons in (
+            ("Filtered by the protocol", d["filtered_reasons"]),
+            ("Not read", d["problem_reasons"]),
+        ):
+            if reasons:
+                text = ", ".join(f"{n} {html.escape(why)}" for why, n in reasons.items())
+                parts.append(f"<p>{what}: {text}.</p>")
+        if d["bad_examples"]:
+            items = "".join(f"<li>{html.escape(e)}</li>" for e in d["bad_examples"])
+            parts.append(f"<p>Samples not read (counted as wrong):</p><ul>{items}</ul>")
         if d["top_confusions"]:
             pairs = ", ".join(
                 f"{html.escape(c['label'] or '∅')}→{html.escape(c['prediction'] or '∅')} ({c['count']})"
@@ -127,6 +141,8 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
             f"{k}: {v['correct'] / v['total']:.0%} of {v['total']}" for k, v in d["by_length"].items()
         )
         parts.append(f"<p>Accuracy by label length: {acc_by_len}</p>")
+        if not r.failures:
+            continue
         parts.append(
             "<table><tr><th>image</th><th>truth</th><th>prediction</th><th>confidence</th><th>sample</th></tr>"
         )

@@ -157,3 +157,16 @@ def test_fail_under_is_a_percentage_always(broken):
     assert _eval(*args, "80.5").exit_code == 1
     r = _eval(broken, "--protocol", "exact", "--allow-unreadable", "--format", "json", "--fail-under", "1")
     assert json.loads(r.stdout)["fail_under"] == pytest.approx(0.01)
+
+
+def test_report_without_errors_has_no_worst_errors_heading(broken, tmp_path):
+    report = tmp_path / "report"
+    r = _eval(broken, "--protocol", "exact", "--allow-unreadable", "--report", report, "-q")
+    assert r.exit_code == 0
+    page = (report / "index.html").read_text("utf-8")
+    assert "worst errors" not in page and "No misread sample among the 8 read" in page
+    assert "<table><tr><th>image</th>" not in page and not list(report.glob("*_errors.png"))
+    assert "Not read: 1 missing image, 1 undecodable image" in page and "img/gone.png" in page
+    filtered = _eval(broken, "--allow-unreadable", "--report", report, "-q")
+    assert "Filtered by the protocol: 3 non-alphanumeric symbols" in (report / "index.html").read_text()
+    assert filtered.exit_code == 0
