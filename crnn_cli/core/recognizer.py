@@ -296,12 +296,20 @@ class Recognizer:
         return decode_greedy(probs, self.charset)
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Decoded]:
-        """Decoded text for BGR crops, batched by padded width (batch-invariant). Order is kept."""
-        return [d for d, _ in self._read([self._prepare(img) for img in images])]
+        """Decoded text for crops, batched by padded width (batch-invariant). Order is kept.
+
+        images: arrays as recognize() takes them (BGR, gray, BGRA; uint8, uint16 or float), or encoded
+        bytes or paths. Raises ImageError naming the index of one it cannot use.
+        """
+        return [d for d, _ in self._read(self._prepare_all(images))]
 
     def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Per-crop model output (T x C) for BGR crops, computed exactly as recognize() does."""
-        return [p for _, p in self._read([self._prepare(img) for img in images])]
+        """Per-crop model output (T x C) for crops (as predict_batch), computed exactly as recognize() does."""
+        return [p for _, p in self._read(self._prepare_all(images))]
+
+    def _prepare_all(self, images: list[Any]) -> list[list[tuple[np.ndarray, int]]]:
+        # load_image brings any array recognize() accepts to uint8 BGR (a BGR uint8 one is not copied).
+        return [self._prepare(load_image(img, f"images[{i}]")) for i, img in enumerate(images)]
 
     def _read(self, prepared: list[list[tuple[np.ndarray, int]]]) -> list[tuple[Decoded, np.ndarray]]:
         """(decoded, probabilities T x C) of each crop's chosen reading, in order (see _choose)."""
