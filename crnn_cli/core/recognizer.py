@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from crnn_cli.core import registry
-from crnn_cli.core.autoselect import Selection, select_backend
-from crnn_cli.core.backend import Session, SessionOptions
+from crnn_cli.core.autoselect import Selection, backends_taking, select_backend
+from crnn_cli.core.backend import OPTION_FLAGS, Session, SessionOptions
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
 from crnn_cli.core.errors import CrnnError, ImageError, MetadataError, ModelError, UsageError
@@ -222,6 +222,12 @@ class Recognizer:
                 options = replace(options, performance_hint=self.selection.hint)
         else:
             self.backend = registry.require_available(backend)
+            ignored = self.backend.unsupported(options)
+            if ignored:
+                flags = " and ".join(OPTION_FLAGS[o] for o in ignored)
+                takers = backends_taking(ignored)
+                use = f"use --backend {' or '.join(takers)} (or leave --backend out), or " if takers else ""
+                raise UsageError(f"backend '{backend}' cannot honour {flags}; {use}drop {flags}")
             if not self.backend.accepts(self.model_path):
                 raise UsageError(
                     f"backend '{backend}' does not open {self.model_path.name} "
