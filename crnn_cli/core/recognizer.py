@@ -62,6 +62,7 @@ class Result:
     confidence: float = 0.0
     char_confidences: tuple[float, ...] = ()
     error: str | None = None
+    notice: str | None = None  # why the input may not be what a recognizer reads (see crop_notice)
 
     @property
     def ok(self) -> bool:
@@ -393,14 +394,17 @@ class Recognizer:
             if running is not None and not running.cancel():
                 running.exception()
 
-    def _load_and_prepare(self, source: ImageSource, name: str) -> list[tuple[np.ndarray, int]]:
-        return self._prepare(load_image(source, name))
+    def _load_and_prepare(
+        self, source: ImageSource, name: str
+    ) -> tuple[list[tuple[np.ndarray, int]], str | None]:
+        img = load_image(source, name)
+        return self._prepare(img), crop_notice(img.shape[0], img.shape[1])
 
     def _load_chunk(
         self, items: list[tuple[ImageSource, str]]
-    ) -> list[list[tuple[np.ndarray, int]] | Exception]:
+    ) -> list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception]:
         """Load and resize several inputs on a loader thread; a failure is returned in its place."""
-        out: list[list[tuple[np.ndarray, int]] | Exception] = []
+        out: list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception] = []
         for source, name in items:
             try:
                 out.append(self._load_and_prepare(source, name))
@@ -452,7 +456,7 @@ class Recognizer:
         size = min(window, FIRST_WINDOW_BATCHES * self.batch_size)
         while pending:
             take: list[tuple[int, str]] = []
-            loaded: list[list[tuple[np.ndarray, int]] | Exception] = []
+            loaded: list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception] = []
             while pending and len(take) < size:
                 entries, task = pending.popleft()
                 take += entries
@@ -463,14 +467,18 @@ class Recognizer:
             results: dict[int, Result] = {}
             ready: list[tuple[tuple[int, int], tuple[np.ndarray, int]]] = []  # ((index, reading), crop)
             readings: dict[int, list[Decoded | None]] = {}
+            notices: dict[int, str] = {}
             for (index, name), outcome in zip(take, loaded):
                 if isinstance(outcome, CrnnError):
                     results[index] = Result(index, name, error=str(outcome))
                 elif isinstance(outcome, Exception):  # a decoder bug must not end a run of thousands
                     results[index] = Result(index, name, error=f"{name}: {type(outcome).__name__}: {outcome}")
                 else:
-                    readings[index] = [None] * len(outcome)
-                    ready += [((index, k), v) for k, v in enumerate(outcome)]
+                    variants, notice = outcome
+                    if notice is not None:
+                        notices[index] = notice
+                    readings[index] = [None] * len(variants)
+                    ready += [((index, k), v) for k, v in enumerate(variants)]
             names_by_index = dict(take)
             order: deque[list[tuple[int, int]]] = deque()
 
@@ -487,12 +495,31 @@ class Recognizer:
                     readings[i][k] = d
             for i, found in readings.items():
                 d = self._choose([(r,) for r in found])[0]
-                results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
+                results[i] = Result(
+                    i, names_by_index[i], d.text, d.confidence, d.char_confidences, notice=notices.get(i)
+                )
             for index, _ in take:
                 yield results[index]
 
     def recognize_one(self, source: ImageSource, name: str | None = None) -> Result:
         return next(self.recognize([source], names=[name or _source_name(source)]))
+
+
+# A crop whose shorter side is at least this many pixels, and that is not at least PAGE_RATIO times
+# wider than tall, looks like a page, a screenshot or a photo rather than a line of text. Real word
+# crops reach 2576 x 772 (IIIT5K test): wide; a vertical text line is narrow.
+PAGE_MIN_SIDE = 300
+PAGE_RATIO = 2.5
+
+
+def crop_notice(h: int, w: int) -> str | None:
+    """A warning for an input that does not look like a cropped text line (None when it does)."""
+    if min(h, w) < PAGE_MIN_SIDE or w >= PAGE_RATIO * h:
+        return None
+    return (
+        f"{w} x {h} px does not look like a cropped line of text (a page or a photo?): crnn reads one "
+        "line per image, so crop the text lines first (with a text detector, e.g. PaddleOCR's det model)"
+    )
 
 
 def _source_name(src: ImageSource) -> str:
