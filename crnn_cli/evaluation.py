@@ -1,16 +1,20 @@
 """Accuracy evaluation on labeled datasets, shared by `crnn eval` and training's in-loop evaluation.
 
 A dataset streams through a predictor (a Recognizer, or any function from BGR crops to decoded text),
-and an Accumulator scores it under one protocol (see core/metrics.py). Unreadable samples are counted
-and listed, never fatal. The JSON form is versioned (``EVAL_SCHEMA_VERSION``) and described by
-crnn_cli/schemas/eval.schema.json.
+and an Accumulator scores it under one protocol (see core/metrics.py).
+
+Every labelled line is in the denominator: a sample whose image is missing (``missing``) or cannot be
+read or decoded, or whose line cannot be parsed (``unreadable``), counts as wrong, so a CI gate cannot
+pass because images vanished. Only the protocol's filter (and empty labels) leave a sample out
+(``filtered``); it judges the label alone, so a missing image with a label it drops is filtered. The
+JSON form is versioned (``EVAL_SCHEMA_VERSION``) and described by crnn_cli/schemas/eval.schema.json.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +22,18 @@ from typing import Any
 import numpy as np
 
 from crnn_cli.core.ctc import Decoded
-from crnn_cli.core.datasets import Dataset, iter_samples
+from crnn_cli.core.datasets import (
+    EMPTY_LABEL,
+    MISSING_REASONS,
+    UNDECODABLE,
+    Dataset,
+    SampleError,
+)
+from crnn_cli.core.errors import ImageError
 from crnn_cli.core.metrics import Accumulator, levenshtein, normalize_label, normalize_pred
 
-EVAL_SCHEMA_VERSION = 1
+EVAL_SCHEMA_VERSION = 2
+MAX_EXAMPLES = 10  # unreadable samples named per dataset
 Predictor = Callable[[list[np.ndarray]], list[Decoded]]
 
 
@@ -42,16 +54,30 @@ class DatasetReport:
     name: str
     path: str
     acc: Accumulator
-    bad_samples: int = 0
-    bad_examples: list[str] = field(default_factory=list)
-    load_skipped: dict[str, int] = field(default_factory=dict)  # label-file / LMDB problems, by reason
+    missing: Counter = field(default_factory=Counter)  # reason -> samples whose image is not there
+    unreadable: Counter = field(default_factory=Counter)  # reason -> unreadable images / lines
+    problem_examples: list[str] = field(default_factory=list)  # the first few, "key: reason"
+    load_skipped: dict[str, int] = field(default_factory=dict)  # what the dataset reader left out, by reason
+    images: int = 0  # images that went through the model
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
 
     @property
+    def bad_samples(self) -> int:
+        """Samples counted as wrong because they could not be read (missing or unreadable)."""
+        return sum(self.missing.values()) + sum(self.unreadable.values())
+
+    @property
     def images_per_second(self) -> float:
-        n = self.acc.count + sum(self.acc.filtered.values())
-        return n / self.seconds if self.seconds > 0 else 0.0
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    def lost(self, reason: str, label: str | None, message: str) -> None:
+        """A sample that cannot be scored: wrong, unless the protocol filters its label anyway."""
+        if self.acc.add_unscored(label):
+            return
+        (self.missing if reason in MISSING_REASONS else self.unreadable)[reason] += 1
+        if len(self.problem_examples) < MAX_EXAMPLES:
+            self.problem_examples.append(message)
 
     def to_json(self, top_confusions: int = 20) -> dict[str, Any]:
         a = self.acc
@@ -59,10 +85,14 @@ class DatasetReport:
             "name": self.name,
             "path": self.path,
             "count": a.count,
+            "scored": a.count - a.unscored,
+            "missing": sum(self.missing.values()),
+            "unreadable": sum(self.unreadable.values()),
+            "problem_reasons": dict(self.missing + self.unreadable),
             "filtered": sum(a.filtered.values()),
             "filtered_reasons": dict(a.filtered),
             "bad_samples": self.bad_samples,
-            "bad_examples": self.bad_examples[:10],
+            "bad_examples": self.problem_examples[:MAX_EXAMPLES],
             "load_skipped": self.load_skipped,
             "correct": a.correct,
             "accuracy": a.accuracy,
@@ -91,20 +121,35 @@ def evaluate_dataset(
 ) -> DatasetReport:
     """Score one dataset. ``recognize(images, names)`` yields results with .text/.confidence/.error in order.
 
-    (A Recognizer's ``recognize`` method fits directly.)
+    (A Recognizer's ``recognize`` method fits directly.) ``dataset`` should be opened with
+    ``keep_unreadable=True``, so that samples it cannot read reach the count (see the module docstring);
+    lines the reader left out by its own rules (empty labels) are reported as filtered.
     """
     acc = Accumulator(protocol, filter_mode)
     report = DatasetReport(name, path, acc, load_skipped=dict(dataset.stats.skipped))
+    if dataset.stats.skipped.get(EMPTY_LABEL):
+        acc.filtered[EMPTY_LABEL] += dataset.stats.skipped[EMPTY_LABEL]
     labels: deque[tuple[str, str, bytes]] = deque()
     n_total = len(dataset) if limit is None else min(limit, len(dataset))
+    done = 0
 
     def images() -> Iterator[bytes]:
-        for i, sample in enumerate(iter_samples(dataset, decode=False)):
-            if i >= n_total:
-                return
-            assert isinstance(sample.image, bytes)
-            labels.append((sample.label, sample.key, sample.image if keep_failures else b""))
-            yield sample.image
+        nonlocal done
+        for i in range(n_total):
+            try:
+                sample = dataset.get(i, decode=False)
+            except SampleError as exc:
+                report.lost(exc.reason, exc.label, str(exc))
+            except ImageError as exc:
+                report.lost(UNDECODABLE, None, str(exc))
+            else:
+                assert isinstance(sample.image, bytes)
+                labels.append((sample.label, sample.key, sample.image if keep_failures else b""))
+                yield sample.image
+                continue
+            done += 1
+            if on_progress is not None:
+                on_progress(done)
 
     def names() -> Iterator[str]:
         while True:
@@ -112,16 +157,14 @@ def evaluate_dataset(
 
     heap: list[Failure] = []
     start = time.perf_counter()
-    done = 0
     for result in recognize(images(), names()):
         label, key, image = labels.popleft()
         done += 1
+        report.images += 1
         if on_progress is not None:
             on_progress(done)
         if result.error is not None:
-            report.bad_samples += 1
-            if len(report.bad_examples) < 10:
-                report.bad_examples.append(result.error)
+            report.lost(UNDECODABLE, label, result.error)
             continue
         ok = acc.add(result.text, label, result.confidence)
         if ok is False and keep_failures:
@@ -135,8 +178,6 @@ def evaluate_dataset(
                 heapq.heappushpop(heap, item)
     report.seconds = time.perf_counter() - start
     report.failures = sorted(heap, reverse=True)
-    # Image errors found by the dataset reader itself (undecodable records) count as bad samples too.
-    report.bad_samples += sum(v for k, v in dataset.stats.skipped.items() if k not in report.load_skipped)
     return report
 
 

@@ -101,13 +101,14 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
         f"<p>backend {html.escape(result['backend'])}, protocol {html.escape(result['protocol'])}; "
         f"mean accuracy <b>{s['mean']['accuracy']:.2%}</b>, weighted {s['weighted_mean']['accuracy']:.2%} "
         f"over {s['count']} samples.</p>",
-        "<table><tr><th>dataset</th><th>count</th><th>filtered</th><th>bad</th><th>accuracy</th><th>1-NED</th>"
+        "<table><tr><th>dataset</th><th>count</th><th>filtered</th><th>missing</th><th>unreadable</th>"
+        "<th>accuracy</th><th>1-NED</th>"
         "<th>mean conf</th><th>img/s</th></tr>",
     ]
     for d in result["datasets"]:
         parts.append(
             f"<tr><td>{html.escape(d['name'])}</td><td>{d['count']}</td><td>{d['filtered']}</td>"
-            f"<td>{d['bad_samples']}</td><td>{d['accuracy']:.2%}</td><td>{d['norm_edit_distance']:.4f}</td>"
+            f"<td>{d['missing']}</td><td>{d['unreadable']}</td><td>{d['accuracy']:.2%}</td><td>{d['norm_edit_distance']:.4f}</td>"
             f"<td>{d['mean_confidence']:.3f}</td><td>{d['images_per_second']:.1f}</td></tr>"
         )
     parts.append("</table>")
@@ -115,7 +116,21 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in r.name) or "dataset"
         if r.failures:
             write_bytes_atomic(folder / f"{safe}_errors.png", gallery_png(r.failures))
-        parts.append(f"<h2>{html.escape(r.name)}: worst errors</h2>")
+            parts.append(f"<h2>{html.escape(r.name)}: worst errors</h2>")
+        else:  # no heading over an empty table
+            parts.append(
+                f"<h2>{html.escape(r.name)}</h2><p>No misread sample among the {d['scored']} read.</p>"
+            )
+        for what, reasons in (
+            ("Filtered by the protocol", d["filtered_reasons"]),
+            ("Not read", d["problem_reasons"]),
+        ):
+            if reasons:
+                text = ", ".join(f"{n} {html.escape(why)}" for why, n in reasons.items())
+                parts.append(f"<p>{what}: {text}.</p>")
+        if d["bad_examples"]:
+            items = "".join(f"<li>{html.escape(e)}</li>" for e in d["bad_examples"])
+            parts.append(f"<p>Samples not read (counted as wrong):</p><ul>{items}</ul>")
         if d["top_confusions"]:
             pairs = ", ".join(
                 f"{html.escape(c['label'] or '∅')}→{html.escape(c['prediction'] or '∅')} ({c['count']})"
@@ -126,6 +141,8 @@ def write_report(folder: Path, reports: list[DatasetReport], result: dict[str, A
             f"{k}: {v['correct'] / v['total']:.0%} of {v['total']}" for k, v in d["by_length"].items()
         )
         parts.append(f"<p>Accuracy by label length: {acc_by_len}</p>")
+        if not r.failures:
+            continue
         parts.append(
             "<table><tr><th>image</th><th>truth</th><th>prediction</th><th>confidence</th><th>sample</th></tr>"
         )

@@ -572,7 +572,7 @@ def open_recognizer(model: Path, backend: str, threads: int, hint: str = "LATENC
 
     return Recognizer(
         model, backend, batch_size=batch, threads=threads,
-        session_options=SessionOptions(threads=threads, performance_hint=hint),
+        session_options=SessionOptions(threads=threads, performance_hint=hint if backend == "openvino" else None),
     )  # fmt: skip
 
 

@@ -42,11 +42,15 @@ def test_both_runtimes_are_timed_once_and_the_choice_is_remembered(auto: Path, m
     with Recognizer(auto, batch_size=8):
         pass
     assert sorted(calls) == ["onnxruntime", "openvino", "openvino"]
-    # A changed model file (another size or time) is measured anew as well; a given hint is kept.
+    # A changed model file (another size or time) is measured anew as well.
     auto.write_bytes(auto.read_bytes())
     calls.clear()
+    backend, sel = autoselect.select_backend(auto, SessionOptions(), 8)
+    assert len(calls) == 3
+    # A given hint is OpenVINO's: only OpenVINO can honour it, so there is nothing to measure.
+    calls.clear()
     backend, sel = autoselect.select_backend(auto, SessionOptions(performance_hint="THROUGHPUT"), 8)
-    assert len(calls) == 2 and sel.hint is None and set(sel.rates) == {"onnxruntime", "openvino"}
+    assert calls == [] and backend.name == "openvino" and sel.hint is None
 
 
 def test_decision_prefers_the_priority_backend_unless_clearly_faster() -> None:
@@ -115,3 +119,50 @@ def test_a_candidate_whose_child_fails_measures_zero(auto: Path, tmp_path: Path)
 
     assert autoselect.measure(load_backend("onnxruntime"), broken, SessionOptions(threads=1), 4) == 0.0
     assert autoselect.measure(load_backend("onnxruntime"), auto, SessionOptions(threads=1), 4) > 0
+
+
+# -- options a backend cannot honour (issue 24.3) ----------------------------------------------------
+
+
+def _openvino_wins(monkeypatch) -> None:
+    monkeypatch.setattr(autoselect, "measure", lambda b, *a: 10.0 if b.name == "onnxruntime" else 1000.0)
+
+
+def test_providers_imply_onnxruntime_even_where_openvino_is_faster(auto: Path, monkeypatch) -> None:
+    _openvino_wins(monkeypatch)
+    with Recognizer(auto) as rec:
+        assert rec.backend.name == "openvino"  # the timing alone picks OpenVINO here
+    with Recognizer(auto, session_options=SessionOptions(providers=("CPUExecutionProvider",))) as rec:
+        assert rec.backend.name == "onnxruntime"
+
+
+def test_a_misspelt_provider_is_an_error_not_a_silent_cpu_run(auto: Path, monkeypatch) -> None:
+    from crnn_cli.core.errors import BackendError
+
+    _openvino_wins(monkeypatch)
+    with pytest.raises(BackendError, match="CUDAExecutionProvier not available here"):
+        Recognizer(auto, session_options=SessionOptions(providers=("CUDAExecutionProvier",)))
+
+
+def test_explicit_backend_that_cannot_honour_an_option_is_refused(auto: Path) -> None:
+    from crnn_cli.core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"'openvino' cannot honour --providers; use --backend onnxruntime"):
+        Recognizer(auto, "openvino", session_options=SessionOptions(providers=("CPUExecutionProvider",)))
+    with pytest.raises(UsageError, match=r"'onnxruntime' cannot honour --hint; use --backend openvino"):
+        Recognizer(auto, "onnxruntime", session_options=SessionOptions(performance_hint="THROUGHPUT"))
+    both = SessionOptions(providers=("CPUExecutionProvider",), performance_hint="LATENCY")
+    with pytest.raises(UsageError, match="takes --providers and --hint together"):
+        Recognizer(auto, session_options=both)
+
+
+def test_cli_refuses_providers_for_openvino_with_exit_2(auto: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from crnn_cli.cli import main
+
+    _openvino_wins(monkeypatch)
+    image = Path(__file__).resolve().parents[1] / "crnn_cli" / "samples" / "code.png"
+    with CliRunner().isolation() as (_, err, _), pytest.raises(SystemExit) as done:
+        main(["recognize", "--model", str(auto), "--backend", "openvino", "--providers", "X", str(image)])
+    assert done.value.code == 2 and b"cannot honour --providers" in err.getvalue()

@@ -351,13 +351,13 @@ def test_dataset_readers_count_bad_lines_and_records(corpus):
             assert [ds[i].label for i in range(len(ds))] == want["labels"]
 
 
-def test_paths_leaving_the_data_folder_need_allow_outside(corpus):
+def test_paths_leaving_the_data_folder_are_refused_when_confined(corpus):
     root, _ = corpus
     case = _one(corpus, "datasets", "escape")
     labels = root / case["path"] / "labels.txt"
-    assert len(LabelFileDataset(labels)) == case["details"]["kept"]
-    allowed = LabelFileDataset(labels, allow_outside=True)
-    assert len(allowed) == case["details"]["kept_if_allowed"]
+    assert len(LabelFileDataset(labels, confine_paths=True)) == case["details"]["kept_if_confined"]
+    allowed = LabelFileDataset(labels)
+    assert len(allowed) == case["details"]["kept"]
     assert all(s.image.shape[2] == 3 for s in allowed)
 
 
@@ -377,8 +377,11 @@ def test_eval_counts_bad_samples_and_goes_on(corpus, model):
             assert name not in reports
             continue
         got, want = reports[name], case["details"]
-        bad = want.get("bad_samples", 0)
-        assert got["bad_samples"] == bad and got["count"] == want["kept"] - bad, name
+        # Every labelled line counts (protocol exact filters nothing); what cannot be read is wrong.
+        lost = sum(n for reason, n in want["skipped"].items() if reason != "empty label")
+        bad = want.get("bad_samples", 0) + lost
+        assert got["bad_samples"] == bad and got["count"] == want["kept"] + lost, name
+        assert got["scored"] == got["count"] - bad, name
         assert got["load_skipped"] == want["skipped"], name
 
 
@@ -392,12 +395,15 @@ def test_eval_names_a_dataset_it_cannot_open(corpus, model):
     assert alone.code == 1 and "no dataset could be evaluated" in alone.stderr
 
 
-def test_eval_refuses_escaping_label_paths(corpus, model):
+def test_eval_refuses_escaping_label_paths_when_confined(corpus, model):
     root, _ = corpus
     case = _one(corpus, "datasets", "escape")
-    r = crnn("eval", root / case["path"], "--model", model, "--protocol", "exact", "--format", "json", "-q")
-    (report,) = json.loads(r.stdout)["datasets"]
-    assert report["count"] == 1 and report["load_skipped"] == {"path outside the data folder": 3}
+    args = ("eval", root / case["path"], "--model", model, "--protocol", "exact", "--format", "json", "-q")
+    (report,) = json.loads(crnn(*args, "--confine-paths").stdout)["datasets"]
+    assert report["load_skipped"] == {"path outside the data folder": 3}
+    assert (report["count"], report["scored"], report["missing"]) == (4, 1, 3)  # refused = wrong
+    (report,) = json.loads(crnn(*args).stdout)["datasets"]
+    assert (report["count"], report["scored"], report["missing"]) == (4, 4, 0)
 
 
 # -- training configs --------------------------------------------------------------------------------

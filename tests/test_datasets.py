@@ -66,7 +66,7 @@ def test_label_file_bom_crlf_and_every_skip_reason(tmp_path: Path) -> None:
         + b"img/c.png\tlast line without newline"
     )
     root = label_dir(tmp_path, ["img/a.png", "img/b.png", "img/c.png"], content)
-    ds = D.LabelFileDataset(root / "labels.tsv")
+    ds = D.LabelFileDataset(root / "labels.tsv", confine_paths=True)
     assert [s.label for s in ds] == ["hello", "two words", "last line without newline"]
     assert ds.name == "set"
     s = ds.stats
@@ -84,12 +84,12 @@ def test_label_file_bom_crlf_and_every_skip_reason(tmp_path: Path) -> None:
     assert "kept 3 of 10" in summary and "2 path outside the data folder" in summary
     first = ds[0]
     assert first.key == "set:img/a.png" and first.image.shape == (8, 20, 3) and first.image.dtype == np.uint8
-    # Paths that leave the folder are accepted only when asked for.
-    loose = D.LabelFileDataset(root / "labels.tsv", allow_outside=True)
+    # Paths that leave the folder are refused only when asked for (PaddleOCR joins them to data_dir).
+    loose = D.LabelFileDataset(root / "labels.tsv")
     assert {"escape", "absolute"} <= set(loose.labels) and loose.stats.skipped[D.OUTSIDE] == 0
 
 
-def test_symlinks_out_of_the_data_dir_are_refused(tmp_path: Path) -> None:
+def test_symlinks_out_of_the_data_dir_are_followed_unless_confined(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "x.png").write_bytes(png(1))
@@ -101,10 +101,10 @@ def test_symlinks_out_of_the_data_dir_are_refused(tmp_path: Path) -> None:
     os.symlink(elsewhere / "x.png", root / "link.png")
     os.symlink(elsewhere, root / "linkdir")
     os.symlink(root / "in.png", root / "inlink.png")  # a link that stays inside is fine
-    ds = D.LabelFileDataset(root / "labels.tsv")
+    ds = D.LabelFileDataset(root / "labels.tsv", confine_paths=True)
     assert ds.labels == ["ok", "inside link"]
     assert ds.stats.skipped[D.OUTSIDE] == 2
-    assert D.LabelFileDataset(root / "labels.tsv", allow_outside=True).labels == [
+    assert D.LabelFileDataset(root / "labels.tsv").labels == [
         "ok",
         "file link",
         "dir link",

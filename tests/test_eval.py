@@ -70,7 +70,7 @@ def test_json_validates_against_schema(v4_case, ppocrv4_dir, tmp_path):
     jsonschema.validate(result, schema)
     assert result == json.loads(r.stdout)
     assert result["datasets"][0]["name"] == "iiit"
-    bad = dict(result, schema_version=2)
+    bad = dict(result, schema_version=1)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
 
@@ -93,14 +93,18 @@ def test_csv_report_and_bad_samples(v4_case, ppocrv4_dir, tmp_path):
         f.write("img/junk.png\tJUNK\nimg/missing.png\tGONE\nno tab here\n")
     report = tmp_path / "report"
     r = _eval(_v4_args(ppocrv4_dir), str(broken), "--format", "csv", "--report", str(report))
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # three samples could not be read
     rows = r.stdout.strip().splitlines()
-    assert rows[0].startswith("dataset,count,filtered,bad,accuracy")
+    assert rows[0].startswith("dataset,count,filtered,missing,unreadable,accuracy")
     first = rows[1].split(",")
-    assert first[1] == "12" and first[3] == "1"  # 12 scored; the undecodable one counted as bad
+    # 12 read; the missing, the undecodable and the unparseable one count too, as wrong
+    assert first[1:5] == ["15", "0", "1", "2"]
     assert (report / "index.html").is_file()
     html = (report / "index.html").read_text()
-    assert "worst errors" in html
+    # PP-OCRv4 reads all 12 crops right under this protocol: no gallery heading over an empty table
+    assert "worst errors" not in html and "No misread sample among the 12 read" in html
+    exact = _eval(_v4_args(ppocrv4_dir), str(broken), "--protocol", "exact", "--report", str(report), "-q")
+    assert exact.exit_code == 1 and "worst errors" in (report / "index.html").read_text()
 
 
 def test_same_accuracy_on_every_backend(mv3_dir, data_dir, tmp_path):

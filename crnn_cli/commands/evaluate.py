@@ -28,9 +28,8 @@ def _parse_datasets(specs: tuple[str, ...]) -> list[tuple[str | None, Path]]:
 
 
 def _threshold(value: float | None) -> float | None:
-    if value is None:
-        return None
-    return value / 100.0 if value > 1.0 else value  # 85 and 0.85 both mean 85 %
+    # Always a percentage, as coverage's fail_under and pytest-cov read theirs: 1 means 1 %, not 100 %.
+    return None if value is None else value / 100.0
 
 
 @click.command(name="eval")
@@ -42,9 +41,26 @@ def _threshold(value: float | None) -> float | None:
     help="Model file; default: the bundled English model.",
 )
 @backend_options
-@click.option("--dict", "dictionary", default=None, metavar="NAME|PATH")
-@click.option("--use-space-char", is_flag=True, default=None)
-@click.option("--image-shape", default=None, metavar="C,H,W")
+@click.option(
+    "--dict",
+    "dictionary",
+    default=None,
+    metavar="NAME|PATH",
+    help="Dictionary of a model that carries none (a Paddle model): a shipped name (ic15, en) "
+    "or a file with one symbol a line. Models exported by crnn carry their own.",
+)
+@click.option(
+    "--use-space-char",
+    is_flag=True,
+    default=None,
+    help="With --dict: the model has a space class after the dictionary (PaddleOCR's use_space_char).",
+)
+@click.option(
+    "--image-shape",
+    default=None,
+    metavar="C,H,W",
+    help="Input shape of a model that does not say it, e.g. 3,48,320 (PaddleOCR's rec_image_shape).",
+)
 @click.option(
     "--rotate",
     type=click.Choice(["auto", "always", "never"]),
@@ -82,7 +98,7 @@ def _threshold(value: float | None) -> float | None:
     type=click.FloatRange(0, 100),
     default=None,
     metavar="ACC",
-    help="Exit 1 when the mean word accuracy is below ACC (percent, or a fraction <= 1).",
+    help="Exit 1 when the mean word accuracy is below ACC percent (0-100; 0.9 means 0.9 %).",
 )
 @click.option(
     "--report",
@@ -96,6 +112,26 @@ def _threshold(value: float | None) -> float | None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Folder the image paths of label files are relative to (default: each label file's folder).",
+)
+@click.option(
+    "--label-format",
+    type=click.Choice(["auto", "tsv", "space", "jsonl", "icdar", "csv", "per-image"]),
+    default="auto",
+    show_default=True,
+    help="Layout of label files: tsv (path<TAB>label, PaddleOCR), space (path label, MMOCR txt), jsonl "
+    '({"filename", "text"}), icdar (word_1.png, "text"), csv (EasyOCR filename,words), per-image (a .txt '
+    "beside each image); auto detects it per file.",
+)
+@click.option(
+    "--confine-paths",
+    is_flag=True,
+    help="Refuse image paths that leave the data folder (absolute, ../, symlinks out), for label files "
+    "you do not trust; they then count as missing.",
+)
+@click.option(
+    "--allow-unreadable",
+    is_flag=True,
+    help="Exit 0 even when samples are missing or unreadable (they still count as wrong).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
@@ -119,6 +155,9 @@ def evaluate(
     report: Path | None,
     limit: int | None,
     data_dir: Path | None,
+    label_format: str,
+    confine_paths: bool,
+    allow_unreadable: bool,
     batch_size: int,
     quiet: bool,
 ) -> None:
@@ -128,6 +167,11 @@ def evaluate(
     \b
     Per dataset: count, filtered count and why, word accuracy, 1 - normalised edit distance, mean
     confidence, images/s; then the unweighted and the sample-weighted mean.
+
+    \b
+    Every labelled line counts: a sample whose image is missing or cannot be read, or whose line
+    cannot be parsed, is scored as wrong, named on stderr, and makes the exit status 1 (unless
+    --allow-unreadable). Only the protocol's filter leaves samples out (column "filtered").
     """
     from crnn_cli import __version__
     from crnn_cli.core.datasets import discover_datasets, open_spec
@@ -161,7 +205,14 @@ def evaluate(
     with rec:
         for name, spec in found:
             try:
-                ds = open_spec(name, spec, decode=False)
+                ds = open_spec(
+                    name,
+                    spec,
+                    decode=False,
+                    keep_unreadable=True,
+                    label_format=label_format,
+                    confine_paths=confine_paths,
+                )
             except DatasetError as exc:
                 console.print(f"crnn: skipped dataset {name}: {exc}", markup=False)
                 skipped.append({"name": name, "error": str(exc)})
@@ -202,11 +253,7 @@ def evaluate(
                 skipped.append({"name": name, "error": f"no sample could be scored ({why})"})
                 continue
             if r.bad_samples:
-                console.print(
-                    f"crnn: {name}: {r.bad_samples} unreadable samples skipped "
-                    f"(e.g. {r.bad_examples[0] if r.bad_examples else '?'})",
-                    markup=False,
-                )
+                console.print(_problem_line(r, spec), markup=False)
             reports.append(r)
         backend_name = rec.backend.name
     if not reports:
@@ -242,14 +289,56 @@ def evaluate(
 
         page = write_report(report, reports, result)
         console.print(f"crnn: report written to {page}", markup=False)
+    failed = False
     if threshold is not None and not result["passed"]:
         console.print(
             f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", markup=False
         )
-        sys.exit(1)
+        failed = True
     if skipped:
         console.print(f"crnn: {len(skipped)} dataset(s) could not be evaluated", markup=False)
+        failed = True
+    bad = sum(r.bad_samples for r in reports)
+    if bad and not allow_unreadable:
+        console.print(
+            f"crnn: {bad} sample(s) could not be read and were counted as wrong; "
+            "fix the data, or pass --allow-unreadable to accept that",
+            markup=False,
+        )
+        failed = True
+    if failed:
         sys.exit(1)
+
+
+def _problem_line(r: Any, spec: Any) -> str:
+    """One stderr line naming what could not be read in a dataset, with examples and a hint."""
+    parts = [f"{n} {reason}" for reason, n in (r.missing + r.unreadable).most_common()]
+    examples = "; ".join(r.problem_examples[:3])
+    line = (
+        f"crnn: {r.name}: {r.bad_samples} of {r.acc.count} samples could not be read and count as wrong "
+        f"({', '.join(parts)}; e.g. {examples})"
+    )
+    if r.missing and spec.kind == "labels":
+        folder = (spec.data_dir if spec.data_dir is not None else spec.path.parent).resolve()
+        line += (
+            f"; image paths are read relative to {folder}: if they are relative to another folder, "
+            "give it with --data-dir"
+        )
+    return line
+
+
+COLUMNS = ("count", "filtered", "missing", "unreadable")
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    """Why samples were filtered or lost, one line per dataset that has any (under the table)."""
+    out = []
+    for d in result["datasets"]:
+        for what, reasons in (("filtered", d["filtered_reasons"]), ("not read", d["problem_reasons"])):
+            if reasons:
+                text = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda x: -x[1]))
+                out.append(f"{d['name']}: {what}: {text}")
+    return out
 
 
 def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
@@ -260,9 +349,7 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
         rows.append(
             [
                 d["name"],
-                d["count"],
-                d["filtered"],
-                d["bad_samples"],
+                *(d[c] for c in COLUMNS),
                 d["accuracy"],
                 d["norm_edit_distance"],
                 d["mean_confidence"],
@@ -270,91 +357,57 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
             ]
         )
     s = result["summary"]
+    blank = [""] * (len(COLUMNS) - 1)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(
-            [
-                "dataset",
-                "count",
-                "filtered",
-                "bad",
-                "accuracy",
-                "norm_edit_distance",
-                "mean_confidence",
-                "images_per_second",
-            ]
+            ["dataset", *COLUMNS, "accuracy", "norm_edit_distance", "mean_confidence", "images_per_second"]
         )
         for r in rows:
-            w.writerow([r[0], r[1], r[2], r[3], f"{r[4]:.6f}", f"{r[5]:.6f}", f"{r[6]:.6f}", f"{r[7]:.1f}"])
-        w.writerow(
-            [
-                "mean",
-                s["count"],
-                "",
-                "",
-                f"{s['mean']['accuracy']:.6f}",
-                f"{s['mean']['norm_edit_distance']:.6f}",
-                "",
-                "",
-            ]
-        )
-        w.writerow(
-            [
-                "weighted_mean",
-                s["count"],
-                "",
-                "",
-                f"{s['weighted_mean']['accuracy']:.6f}",
-                f"{s['weighted_mean']['norm_edit_distance']:.6f}",
-                "",
-                "",
-            ]
-        )
+            w.writerow([*r[:5], f"{r[5]:.6f}", f"{r[6]:.6f}", f"{r[7]:.6f}", f"{r[8]:.1f}"])
+        for label, key in (("mean", "mean"), ("weighted_mean", "weighted_mean")):
+            scores = s[key]
+            w.writerow(
+                [
+                    label,
+                    s["count"],
+                    *blank,
+                    f"{scores['accuracy']:.6f}",
+                    f"{scores['norm_edit_distance']:.6f}",
+                    "",
+                    "",
+                ]
+            )
         return buf.getvalue()
     from rich.console import Console
     from rich.table import Table
 
     table = Table(
         title=f"crnn eval: {Path(result['model']).name} on {result['backend']}, protocol {result['protocol']}"
-        + (f" (filter {result['filter']})" if result["protocol"] == "benchmark" else "")
+        + (f" (filter {result['filter']})" if result["protocol"] == "benchmark" else ""),
+        caption="count: every labelled sample not filtered; missing and unreadable ones count as wrong",
     )
-    for col in ("dataset", "count", "filtered", "bad", "accuracy", "1-NED", "mean conf", "img/s"):
+    for col in ("dataset", *COLUMNS, "accuracy", "1-NED", "mean conf", "img/s"):
         table.add_column(col, justify="left" if col == "dataset" else "right")
     for r in rows:
-        table.add_row(
-            str(r[0]),
-            str(r[1]),
-            str(r[2]),
-            str(r[3]),
-            f"{r[4]:.2%}",
-            f"{r[5]:.4f}",
-            f"{r[6]:.3f}",
-            f"{r[7]:.1f}",
-        )
+        table.add_row(*(str(v) for v in r[:5]), f"{r[5]:.2%}", f"{r[6]:.4f}", f"{r[7]:.3f}", f"{r[8]:.1f}")
     table.add_section()
-    table.add_row(
-        "mean",
-        str(s["count"]),
-        "",
-        "",
-        f"{s['mean']['accuracy']:.2%}",
-        f"{s['mean']['norm_edit_distance']:.4f}",
-        "",
-        "",
-    )
-    table.add_row(
-        "weighted mean",
-        str(s["count"]),
-        "",
-        "",
-        f"{s['weighted_mean']['accuracy']:.2%}",
-        f"{s['weighted_mean']['norm_edit_distance']:.4f}",
-        "",
-        "",
-    )
+    for label, key in (("mean", "mean"), ("weighted mean", "weighted_mean")):
+        scores = s[key]
+        table.add_row(
+            label,
+            str(s["count"]),
+            *blank,
+            f"{scores['accuracy']:.2%}",
+            f"{scores['norm_edit_distance']:.4f}",
+            "",
+            "",
+        )
     buf = io.StringIO()
     Console(file=buf, width=110, force_terminal=color and sys.stdout.isatty(), color_system="auto").print(
         table
     )
+    for line in notes(result):
+        buf.write(line + "\n")
     return buf.getvalue()

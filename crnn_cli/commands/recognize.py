@@ -16,6 +16,8 @@ from crnn_cli.commands.common import (
     stderr_console,
 )
 
+MAX_NOTICES = 5  # inputs named in "does not look like a text line" warnings; the rest are counted
+
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
@@ -116,6 +118,7 @@ def recognize(
         )
     failed = 0
     done = 0
+    notices = 0
     out = sys.stdout
     progress: Any = None
     task = None
@@ -138,6 +141,10 @@ def recognize(
             for r in rec.recognize(paths):
                 done += 1
                 path = display_path(r.source)
+                if r.notice is not None:
+                    notices += 1
+                    if notices <= MAX_NOTICES and not quiet:
+                        console.print(f"crnn: warning: {path}: {r.notice}", markup=False)
                 if r.error is not None:
                     failed += 1
                     if not quiet:
@@ -159,6 +166,10 @@ def recognize(
         if progress is not None:
             progress.stop()
         out.flush()
+    if notices > MAX_NOTICES and not quiet:
+        console.print(
+            f"crnn: warning: {notices} inputs in all do not look like cropped text lines", markup=False
+        )
     if done == 0:
         console.print("crnn: no images found in the given inputs", markup=False)
         sys.exit(1)

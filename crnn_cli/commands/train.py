@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+OVERRIDE_FLAGS = ("-o", "--override")
 
-@click.command()
+
+def expand_overrides(args: list[str]) -> list[str]:
+    """PaddleOCR's form, several pairs after one ``-o`` (``-o A=1 B=2``), as click's ``-o A=1 -o B=2``.
+
+    After an override, each following word that holds ``=`` and does not start with ``-`` is one more.
+    `crnn train` takes no positional arguments, so no other word can be taken for one.
+    """
+    out: list[str] = []
+    state = "none"  # "value": the next word is -o's own value; "more": further pairs may follow
+    for arg in args:
+        if arg == "--":
+            state = "none"
+        elif state == "value":
+            state = "more"
+        elif state == "more" and "=" in arg and not arg.startswith("-"):
+            out += ["-o", arg]
+            continue
+        elif arg in OVERRIDE_FLAGS:
+            state = "value"
+        elif arg.startswith("--override=") or (arg.startswith("-o") and len(arg) > 2 and arg[2] != "-"):
+            state = "more"
+        else:
+            state = "none"
+        out.append(arg)
+    return out
+
+
+class TrainCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_overrides(list(args)))
+
+
+@click.command(cls=TrainCommand)
 @click.option(
     "-c",
     "--config",
@@ -23,7 +57,8 @@ import click
     "overrides",
     multiple=True,
     metavar="Key.sub=value",
-    help="Override a config value (repeatable; the value is read as YAML).",
+    help="Override a config value, read as YAML; repeat -o, or give several pairs after one "
+    "(-o Global.epoch_num=1 Global.save_model_dir=out, PaddleOCR's form).",
 )
 @click.option(
     "--resume",
@@ -42,6 +77,12 @@ import click
 @click.option(
     "--backend", default="torch", show_default=True, help="Backend that trains (must offer 'train')."
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start a fresh run in a save_model_dir that holds another run, deleting that run's files "
+    "(refused otherwise, so two runs never mix).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def train(
     config: str | None,
@@ -50,6 +91,7 @@ def train(
     device: str | None,
     max_steps: int | None,
     backend: str,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Train a CRNN. Metrics go to <save_model_dir>/metrics.jsonl, a training-curve PNG beside it, and
@@ -68,6 +110,9 @@ def train(
     impl = require_available(backend)
     if TRAIN not in impl.capabilities:
         raise UsageError(f"backend '{backend}' cannot train; use --backend torch")
-    summary = impl.train(config, list(overrides), resume, device=device, quiet=quiet, stop_at=max_steps)  # type: ignore[attr-defined]
+    kw: dict[str, Any] = {"device": device, "quiet": quiet, "stop_at": max_steps}
+    if overwrite:
+        kw["overwrite"] = True
+    summary = impl.train(config, list(overrides), resume, **kw)  # type: ignore[attr-defined]
     if summary:
         click.echo(json.dumps(summary, default=str))

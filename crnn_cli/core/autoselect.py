@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from crnn_cli.core import cache, registry
-from crnn_cli.core.backend import INFER, Backend, SessionOptions
-from crnn_cli.core.errors import BackendError, CrnnError
+from crnn_cli.core.backend import INFER, OPTION_FLAGS, Backend, SessionOptions, options_given
+from crnn_cli.core.errors import BackendError, CrnnError, UsageError
 from crnn_cli.core.metadata import default_width
 
 CACHE_FILE = "backend-choice.json"
@@ -197,6 +197,33 @@ def measure_here(backend: Backend, model: Path, options: SessionOptions, batch_s
         return 0.0
 
 
+def unsupported_message(options: SessionOptions, backends: list[Backend], model: Path) -> str:
+    """Why none of ``backends`` (those that open ``model``) takes every option given, and what to do."""
+    given = options_given(options)
+    flags = " and ".join(OPTION_FLAGS[o] for o in given)
+    per_option = "; ".join(
+        f"{OPTION_FLAGS[o]} is for {' or '.join(backends_taking([o])) or 'no installed backend'}"
+        for o in given
+    )
+    return (
+        f"no installed backend that opens {model.name} ({', '.join(b.name for b in backends)}) takes "
+        f"{flags}{' together' if len(given) > 1 else ''} ({per_option}); drop what does not apply"
+    )
+
+
+def backends_taking(given: list[str]) -> list[str]:
+    """Names of the registered backends that declare every option in ``given``."""
+    out = []
+    for name in registry.backend_names():
+        try:
+            backend = registry.load_backend(name)
+        except BackendError:
+            continue
+        if backend.session_options is not None and not backend.unsupported_names(given):
+            out.append(name)
+    return sorted(out)
+
+
 def decide(rates: dict[str, float], preferred: str) -> str:
     """The fastest candidate, unless it beats ``preferred`` by less than TIE."""
     fastest = max(rates, key=lambda n: rates[n])
@@ -207,9 +234,16 @@ def decide(rates: dict[str, float], preferred: str) -> str:
 
 def select_backend(model: Path, options: SessionOptions, batch_size: int = 32) -> tuple[Backend, Selection]:
     """The backend ``--backend auto`` runs ``model`` on, and how it was chosen."""
-    found = candidates(model, cheap=True)
+    opening = candidates(model, cheap=True)
+    # Only backends that honour every option the user set: --providers means ONNX Runtime, --hint
+    # OpenVINO; one that would ignore them must not win on speed.
+    found = [b for b in opening if not b.unsupported(options)]
+    if opening and not found:
+        raise UsageError(unsupported_message(options, opening, model))
     if not found:
         backend = registry.backend_for_model(model)  # raises the right error (what to install)
+        if backend.unsupported(options):
+            raise UsageError(unsupported_message(options, [backend], model))
         return backend, Selection(backend.name)
     variants: list[tuple[Backend, str | None]] = []
     for b in found:

@@ -46,7 +46,8 @@ class Availability:
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """Runtime knobs a session may honour; a backend ignores what does not apply to it."""
+    """Runtime knobs a session may honour. A backend declares which it takes (Backend.session_options);
+    the Recognizer refuses a backend that would ignore one the user set (see options_given)."""
 
     threads: int | None = None  # intra-op threads; None = the runtime's default (all cores)
     device: str = "CPU"  # OpenVINO device name, or torch device ("cpu", "cuda:0")
@@ -56,6 +57,33 @@ class SessionOptions:
     performance_hint: str | None = None
     num_requests: int | None = None  # OpenVINO async infer requests (THROUGHPUT); None = runtime's choice
     extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific options
+
+
+# SessionOptions a user sets on purpose (beyond threads, which every runtime takes), with the option
+# that sets each on the command line: a backend that cannot honour one must not be chosen silently.
+OPTION_FLAGS = {
+    "providers": "--providers",
+    "device": "--device",
+    "performance_hint": "--hint",
+    "num_requests": "num_requests",
+    "extra": "extra session options",
+}
+
+
+def options_given(options: SessionOptions) -> list[str]:
+    """Which of OPTION_FLAGS' fields ``options`` sets (a device of "CPU" is the default, not a choice)."""
+    given = []
+    if options.providers:
+        given.append("providers")
+    if options.device and options.device.upper() != "CPU":
+        given.append("device")
+    if options.performance_hint:
+        given.append("performance_hint")
+    if options.num_requests is not None:
+        given.append("num_requests")
+    if options.extra:
+        given.append("extra")
+    return given
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,18 @@ class Backend(ABC):
     # pip distributions of the runtime: --backend auto reads their version from package metadata
     # instead of importing the runtime (OpenVINO takes 0.2 s to import) when the choice is remembered
     distributions: ClassVar[tuple[str, ...]] = ()
+    # SessionOptions fields of OPTION_FLAGS it honours; None: not declared (taken as all, so a
+    # third-party backend written before this existed is never refused)
+    session_options: ClassVar[frozenset[str] | None] = None
+
+    def unsupported(self, options: SessionOptions) -> list[str]:
+        """The options ``options`` sets that this backend would ignore (see options_given)."""
+        return self.unsupported_names(options_given(options))
+
+    def unsupported_names(self, names: list[str]) -> list[str]:
+        if self.session_options is None:
+            return []
+        return [o for o in names if o not in self.session_options]
 
     @abstractmethod
     def availability(self) -> Availability:

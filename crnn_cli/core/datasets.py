@@ -38,25 +38,65 @@ import numpy as np
 from crnn_cli.core.charset import Charset
 from crnn_cli.core.errors import DatasetError, ImageError, UsageError
 from crnn_cli.core.images import decode_image
+from crnn_cli.core.labelfiles import (
+    EMPTY_LABEL,
+    EMPTY_PATH,
+    MISSING_SPACE,
+    MISSING_TAB,
+    NOT_CSV,
+    NOT_ICDAR,
+    NOT_JSON,
+    NOT_UTF8,
+    LabelLine,
+    check_format,
+    has_per_image_labels,
+    per_image_labels,
+    read_label_file,
+    split_line,
+)
 
 PathLike = Union[str, os.PathLike]
 
 # Skip reasons: the words a user reads in a report, so they are phrases, not codes.
-MISSING_TAB = "no tab between path and label"
-EMPTY_PATH = "empty image path"
-EMPTY_LABEL = "empty label"
-NOT_UTF8 = "not UTF-8"
 MISSING_IMAGE = "missing image"
 OUTSIDE = "path outside the data folder"
 MISSING_RECORD = "missing LMDB record"
 UNDECODABLE = "undecodable image"
 UNKNOWN_SYMBOL = "symbol not in dictionary"
 TOO_LONG = "label too long"
+UNREADABLE_FILE = "unreadable image file"
+
+# What evaluation calls a sample it cannot score (each counts as wrong there): the image is not there ...
+MISSING_REASONS = frozenset({MISSING_IMAGE, OUTSIDE, MISSING_RECORD})
+# ... or it, or its line, cannot be read.
+UNREADABLE_REASONS = frozenset(
+    {
+        UNDECODABLE,
+        UNREADABLE_FILE,
+        NOT_UTF8,
+        MISSING_TAB,
+        MISSING_SPACE,
+        EMPTY_PATH,
+        NOT_JSON,
+        NOT_ICDAR,
+        NOT_CSV,
+    }
+)
 
 # File names that make a folder a label-file dataset (checked in this order).
-LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt")
+LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt", "labels.jsonl", "labels.csv")
 # How many times __getitem__ moves on to the next sample when one cannot be decoded.
 MAX_FALLBACKS = 16
+
+
+class SampleError(ImageError):
+    """A labelled sample that cannot be read. reason: one of MISSING_REASONS / UNREADABLE_REASONS;
+    label: its label, or None when the line or record could not be parsed that far."""
+
+    def __init__(self, message: str, reason: str, label: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.label = label
 
 
 class Sample(NamedTuple):
@@ -170,19 +210,16 @@ def parse_label_line(line: str) -> tuple[str, str]:
 
     Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
     """
-    path, tab, label = line.partition("\t")  # the strip() below also takes a \r\n line end
-    if not tab:
-        raise LabelLineError(MISSING_TAB)
-    path, label = path.strip(), label.strip()
-    if not path:
-        raise LabelLineError(EMPTY_PATH)
-    if not label:
-        raise LabelLineError(EMPTY_LABEL)
+    path, label, problem = split_line(line, "\t", MISSING_TAB)  # its strip() takes a \r\n line end
+    if problem is not None:
+        raise LabelLineError(problem)
+    assert path is not None and label is not None
     return path, label
 
 
 class _PathGuard:
-    """Turns label-file paths into files inside ``root``, refusing escapes unless allowed.
+    """Turns label-file paths into files under ``root``; with ``allow_outside`` False, refuses paths
+    that leave it (absolute, ``../``, symlinks out).
 
     Real paths of parent folders are cached, so each line costs one ``lstat`` (which the missing-image
     check needs anyway) rather than a full ``realpath``; symlinked files are resolved one by one.
@@ -320,14 +357,21 @@ def iter_samples(dataset: Dataset, decode: bool | None = None) -> Iterator[Sampl
 
 
 class LabelFileDataset(Dataset):
-    """PaddleOCR SimpleDataSet label files: ``relative/path<TAB>label`` lines (see the module docstring).
+    """Label files: PaddleOCR's ``relative/path<TAB>label`` lines (see the module docstring) or another
+    layout (``label_format``, see labelfiles.py), or a folder of images with one ``.txt`` each.
 
-    label_files: one or several files, read in order.
+    label_files: one or several files (or per-image folders), read in order.
     data_dir: folder the paths are relative to: one for all files, one per file, or None for each
         file's own folder.
     ratios: per file, the share of its usable samples to keep (like PaddleOCR's ratio_list; above 1
         repeats the file), drawn once with ``seed``. Sampling happens after filtering.
-    allow_outside: accept absolute paths and paths (or symlinks) that leave the data folder.
+    label_format: one of labelfiles.LABEL_FORMATS; "auto" detects it per file (a folder: per-image).
+    confine_paths: refuse absolute paths and paths (or symlinks) that leave the data folder, for label
+        files you do not trust. Off by default: like PaddleOCR, a path is joined to the data folder,
+        and datasets are often symlinked from other disks.
+    keep_unreadable: keep the lines that cannot be read (image missing or refused, line unparseable)
+        as samples whose ``read`` raises SampleError, so that evaluation can count them; they are
+        also counted in ``stats`` as skipped. Lines the filter refuses are left out either way.
     """
 
     def __init__(
@@ -338,7 +382,9 @@ class LabelFileDataset(Dataset):
         ratios: Sequence[float] | None = None,
         seed: int = 0,
         label_filter: LabelFilter | None = None,
-        allow_outside: bool = False,
+        label_format: str = "auto",
+        confine_paths: bool = False,
+        keep_unreadable: bool = False,
         name: str | None = None,
         decode: bool = True,
         on_error: Literal["next", "raise"] = "next",
@@ -362,58 +408,68 @@ class LabelFileDataset(Dataset):
         self.stats = DatasetStats(self.name)
         self.decode, self.on_error = _check_options(decode, on_error)
         label_filter = label_filter or LabelFilter()
+        check_format(label_format)
         rng = np.random.default_rng(seed)
         self._paths: list[str] = []
         self._labels: list[str] = []
         self._keys: list[str] = []
+        # index -> (skip reason, label or None) of the kept unreadable lines (keep_unreadable)
+        self._problems: dict[int, tuple[str, str | None]] = {}
         for i, (file, folder) in enumerate(zip(files, dirs)):
-            entries = self._read_file(file, folder, label_filter, allow_outside)
+            entries = self._read_file(
+                file, folder, label_filter, label_format, confine_paths, keep_unreadable
+            )
             chosen = range(len(entries)) if ratios is None else _ratio_indices(len(entries), ratios[i], rng)
             for j in chosen:
-                path, label, key = entries[int(j)]
-                self._paths.append(path)
-                self._labels.append(label)
+                path, label, key, problem = entries[int(j)]
+                if problem is not None:
+                    self._problems[len(self._paths)] = (problem, label)
+                self._paths.append(path or "")
+                self._labels.append(label or "")
                 self._keys.append(key)
 
     def _read_file(
-        self, file: Path, folder: Path, label_filter: LabelFilter, allow_outside: bool
-    ) -> list[tuple[str, str, str]]:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise DatasetError(f"cannot read label file {file}: {exc.strerror or exc}") from None
-        if not folder.is_dir():
-            raise DatasetError(f"data folder {folder} of label file {file} does not exist")
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        guard = _PathGuard(folder, allow_outside)
+        self,
+        file: Path,
+        folder: Path,
+        label_filter: LabelFilter,
+        label_format: str,
+        confine_paths: bool,
+        keep_unreadable: bool,
+    ) -> list[tuple[str | None, str | None, str, str | None]]:
+        """(path, label, key, problem) per sample line: problem is None, or the reason the line cannot
+        be read (only with keep_unreadable; otherwise such lines are left out)."""
+        lines: Iterable[LabelLine]
+        if label_format == "per-image" or (label_format == "auto" and file.is_dir()):
+            lines, folder = per_image_labels(file), file
+        else:
+            if not file.is_file():
+                raise DatasetError(f"cannot read label file {file}: no such file")
+            if not folder.is_dir():
+                raise DatasetError(f"data folder {folder} of label file {file} does not exist")
+            lines = read_label_file(file, label_format)
+        guard = _PathGuard(folder, allow_outside=not confine_paths)
         stats, out = self.stats, []
-        # Split bytes, not text: a stray non-UTF-8 line costs that line only, and str.splitlines would
-        # also break at characters such as U+2028 that may legitimately sit inside a label.
-        for number, raw in enumerate(data.split(b"\n"), 1):
-            where = f"{file.parent.name}/{file.name}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                stats.seen += 1
-                stats.skip(NOT_UTF8, where)
-                continue
-            if not line.strip():
-                continue
+        for where, rel, label, problem in lines:
             stats.seen += 1
-            try:
-                rel, label = parse_label_line(line)
-            except LabelLineError as exc:
-                stats.skip(exc.reason, f"{where} {line.strip()[:60]!r}")
+            if problem is not None:
+                stats.skip(problem, where)
+                if keep_unreadable and problem != EMPTY_LABEL:
+                    out.append((None, None, f"{self.name}:{where}", problem))
                 continue
-            path, reason = guard.resolve(rel)
-            if reason is None:
-                reason = label_filter.reason(label, stats)
+            assert rel is not None and label is not None
+            reason = label_filter.reason(label, stats)
             if reason is not None:
                 stats.skip(reason, f"{where} {rel} {label[:40]!r}")
                 continue
+            path, reason = guard.resolve(rel)
+            if reason is not None:
+                stats.skip(reason, f"{where} {rel} {label[:40]!r}")
+                if keep_unreadable:
+                    out.append((None, label, f"{self.name}:{rel} ({where})", reason))
+                continue
             stats.kept += 1
-            out.append((path, label, f"{self.name}:{rel}"))
+            out.append((path, label, f"{self.name}:{rel}", None))
         return out
 
     def __len__(self) -> int:
@@ -424,12 +480,15 @@ class LabelFileDataset(Dataset):
         return self._labels
 
     def read(self, index: int) -> Sample:
-        key = self._keys[index]
+        key, label = self._keys[index], self._labels[index]
+        problem = self._problems.get(index)
+        if problem is not None:
+            raise SampleError(f"{key}: {problem[0]}", *problem)
         try:
             data = Path(self._paths[index]).read_bytes()
         except OSError as exc:
-            raise ImageError(f"{key}: cannot read ({exc.strerror or exc})") from None
-        return Sample(data, self._labels[index], key)
+            raise SampleError(f"{key}: cannot read ({exc.strerror or exc})", UNREADABLE_FILE, label) from None
+        return Sample(data, label, key)
 
 
 # One read-only environment per LMDB file per process. py-lmdb refuses to open the same files twice in
@@ -486,6 +545,7 @@ class LmdbDataset(Dataset):
 
     Opening reads every label once (to filter and count) but no image; images are checked when read.
     The dataset holds no handle: each process, forked or spawned, opens its own (see ``lmdb_env``).
+    keep_unreadable: as for LabelFileDataset: absent or empty records stay, and raise SampleError.
     """
 
     def __init__(
@@ -493,6 +553,7 @@ class LmdbDataset(Dataset):
         path: PathLike,
         *,
         label_filter: LabelFilter | None = None,
+        keep_unreadable: bool = False,
         name: str | None = None,
         decode: bool = True,
         on_error: Literal["next", "raise"] = "next",
@@ -506,10 +567,19 @@ class LmdbDataset(Dataset):
         self.name = name or path.name
         self.stats = DatasetStats(self.name)
         self.decode, self.on_error = _check_options(decode, on_error)
-        self._index = self._scan(label_filter or LabelFilter())
+        # record number -> (skip reason, label or None) of the kept unreadable records
+        self._problems: dict[int, tuple[str, str | None]] = {}
+        self._index = self._scan(label_filter or LabelFilter(), keep_unreadable)
 
-    def _scan(self, label_filter: LabelFilter) -> np.ndarray:
+    def _scan(self, label_filter: LabelFilter, keep_unreadable: bool) -> np.ndarray:
         stats, keep = self.stats, []
+
+        def lost(i: int, reason: str, example: str, label: str | None) -> None:
+            stats.skip(reason, example)
+            if keep_unreadable:
+                self._problems[i] = (reason, label)
+                keep.append(i)
+
         with lmdb_env(self.path).begin(buffers=True) as txn:
             raw = txn.get(b"num-samples")
             try:
@@ -526,20 +596,23 @@ class LmdbDataset(Dataset):
                 where = f"{self.name}:{i}"
                 label_raw = txn.get(b"label-%09d" % i)
                 image_raw = txn.get(b"image-%09d" % i)
-                if label_raw is None or image_raw is None:
-                    stats.skip(MISSING_RECORD, f"{where} ({'label' if label_raw is None else 'image'})")
-                    continue
-                if len(image_raw) == 0:
-                    stats.skip(UNDECODABLE, f"{where} (0 bytes)")
+                if label_raw is None:
+                    lost(i, MISSING_RECORD, f"{where} (label)", None)
                     continue
                 try:
                     label = bytes(label_raw).decode("utf-8").strip()
                 except UnicodeDecodeError:
-                    stats.skip(NOT_UTF8, f"{where} label")
+                    lost(i, NOT_UTF8, f"{where} label", None)
                     continue
                 reason = label_filter.reason(label, stats)
                 if reason is not None:
                     stats.skip(reason, f"{where} {label[:40]!r}")
+                    continue
+                if image_raw is None:
+                    lost(i, MISSING_RECORD, f"{where} (image)", label)
+                    continue
+                if len(image_raw) == 0:
+                    lost(i, UNDECODABLE, f"{where} (0 bytes)", label)
                     continue
                 stats.kept += 1
                 keep.append(i)
@@ -551,11 +624,14 @@ class LmdbDataset(Dataset):
     def read(self, index: int) -> Sample:
         i = int(self._index[index])
         key = f"{self.name}:{i}"
+        problem = self._problems.get(i)
+        if problem is not None:
+            raise SampleError(f"{key}: {problem[0]}", *problem)
         with lmdb_env(self.path).begin() as txn:
             label_raw = txn.get(b"label-%09d" % i)
             data = txn.get(b"image-%09d" % i)
         if data is None or label_raw is None:
-            raise ImageError(f"{key}: record vanished from the LMDB since it was opened")
+            raise SampleError(f"{key}: record vanished from the LMDB since it was opened", MISSING_RECORD)
         return Sample(data, label_raw.decode("utf-8", "replace").strip(), key)
 
 
@@ -611,7 +687,8 @@ class ConcatDataset(Dataset):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset lives: an LMDB folder, or a label file (images relative to ``data_dir``)."""
+    """Where a dataset lives: an LMDB folder, a label file (images relative to ``data_dir``), or a
+    folder of images with a ``.txt`` label each (kind "labels", ``path`` the folder)."""
 
     kind: Literal["lmdb", "labels"]
     path: Path
@@ -628,15 +705,17 @@ def _spec_of_folder(folder: Path) -> DatasetSpec | None:
     for fname in LABEL_FILE_NAMES:
         if (folder / fname).is_file():
             return DatasetSpec("labels", folder / fname, folder)
+    if has_per_image_labels(folder):
+        return DatasetSpec("labels", folder, folder)
     return None
 
 
 def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, DatasetSpec]]:
     """The datasets at ``path``, as (name, spec) sorted by name.
 
-    ``path`` may be a label file, an LMDB folder (or its data.mdb), a folder with a label file
-    (``labels.tsv``, ``labels.txt``, ``label.txt`` or ``gt.txt``), or a folder holding such datasets at
-    any depth up to ``max_depth``; nested names are their relative paths ("training/MJ").
+    ``path`` may be a label file, an LMDB folder (or its data.mdb), a folder with a label file (one of
+    ``LABEL_FILE_NAMES``), a folder of images with one ``.txt`` label each, or a folder holding such
+    datasets at any depth up to ``max_depth``; nested names are their relative paths ("training/MJ").
     """
     path = Path(path)
     if path.is_file():
@@ -665,8 +744,8 @@ def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, Dat
     walk(path, 1)
     if not found:
         raise DatasetError(
-            f"no dataset in {path}: expected an LMDB (data.mdb) or a label file "
-            f"({', '.join(LABEL_FILE_NAMES)}) in it or in its sub-folders"
+            f"no dataset in {path}: expected an LMDB (data.mdb), a label file "
+            f"({', '.join(LABEL_FILE_NAMES)}) or images with a .txt label each, in it or in its sub-folders"
         )
     return sorted(found, key=lambda item: item[0])
 
@@ -674,6 +753,7 @@ def discover_datasets(path: PathLike, max_depth: int = 4) -> list[tuple[str, Dat
 def open_spec(name: str, spec: DatasetSpec, **options: Any) -> Dataset:
     """Open one discovered dataset; ``options`` go to LmdbDataset / LabelFileDataset."""
     if spec.kind == "lmdb":
+        options = {k: v for k, v in options.items() if k not in ("label_format", "confine_paths")}
         return LmdbDataset(spec.path, name=name, **options)
     return LabelFileDataset(spec.path, spec.data_dir, name=name, **options)
 

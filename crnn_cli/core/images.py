@@ -190,7 +190,10 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
     if isinstance(source, np.ndarray):
         if source.size == 0:
             raise ImageError(f"{name or '<array>'}: empty array")
-        return _to_bgr8(source)
+        try:
+            return _to_bgr8(source)
+        except ImageError as exc:
+            raise ImageError(f"{name or '<array>'}: {exc}") from None
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, name or "<bytes>")
     # os.stat and open on the plain path: one system call for size and type, and about 10 us less

@@ -122,6 +122,7 @@ class Accumulator:
     correct: int = 0
     ned_sum: float = 0.0
     conf_sum: float = 0.0
+    unscored: int = 0  # samples in ``count`` that could not be read: wrong, without a prediction
     filtered: Counter = field(default_factory=Counter)
     confusions: Counter = field(default_factory=Counter)  # (label char, pred char) -> n; '' = ins/del
     by_length: dict[int, list[int]] = field(default_factory=dict)  # len -> [correct, total]
@@ -147,6 +148,25 @@ class Accumulator:
             self.confusions.update(alignment(p, lab))
         return ok
 
+    def add_unscored(self, label: str | None) -> bool:
+        """Count a sample whose image (or line) could not be read as wrong, at edit distance 1.
+
+        Returns False, or True when the protocol filters ``label`` out anyway (counted as filtered):
+        the protocol decides on the label alone. An unknown label (unparseable line) always counts.
+        """
+        if label is not None:
+            reason = filter_reason(label, self.protocol, self.filter_mode)
+            if reason is not None:
+                self.filtered[reason] += 1
+                return True
+        self.count += 1
+        self.unscored += 1
+        self.ned_sum += 1.0
+        if label is not None:
+            lab = normalize_label(label, self.protocol, self.filter_mode) or ""
+            self.by_length.setdefault(len(lab), [0, 0])[1] += 1
+        return False
+
     def extend(self, pairs: Iterable[tuple[str, str]]) -> None:
         for pred, label in pairs:
             self.add(pred, label)
@@ -162,4 +182,6 @@ class Accumulator:
 
     @property
     def mean_confidence(self) -> float:
-        return self.conf_sum / self.count if self.count else 0.0
+        """Over the samples that were read (an unread one has no prediction to be confident in)."""
+        read = self.count - self.unscored
+        return self.conf_sum / read if read else 0.0

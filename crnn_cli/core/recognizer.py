@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from crnn_cli.core import registry
-from crnn_cli.core.autoselect import Selection, select_backend
-from crnn_cli.core.backend import Session, SessionOptions
+from crnn_cli.core.autoselect import Selection, backends_taking, select_backend
+from crnn_cli.core.backend import OPTION_FLAGS, Session, SessionOptions
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
 from crnn_cli.core.errors import CrnnError, ImageError, MetadataError, ModelError, UsageError
@@ -62,6 +62,7 @@ class Result:
     confidence: float = 0.0
     char_confidences: tuple[float, ...] = ()
     error: str | None = None
+    notice: str | None = None  # why the input may not be what a recognizer reads (see crop_notice)
 
     @property
     def ok(self) -> bool:
@@ -222,6 +223,12 @@ class Recognizer:
                 options = replace(options, performance_hint=self.selection.hint)
         else:
             self.backend = registry.require_available(backend)
+            ignored = self.backend.unsupported(options)
+            if ignored:
+                flags = " and ".join(OPTION_FLAGS[o] for o in ignored)
+                takers = backends_taking(ignored)
+                use = f"use --backend {' or '.join(takers)} (or leave --backend out), or " if takers else ""
+                raise UsageError(f"backend '{backend}' cannot honour {flags}; {use}drop {flags}")
             if not self.backend.accepts(self.model_path):
                 raise UsageError(
                     f"backend '{backend}' does not open {self.model_path.name} "
@@ -296,12 +303,20 @@ class Recognizer:
         return decode_greedy(probs, self.charset)
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Decoded]:
-        """Decoded text for BGR crops, batched by padded width (batch-invariant). Order is kept."""
-        return [d for d, _ in self._read([self._prepare(img) for img in images])]
+        """Decoded text for crops, batched by padded width (batch-invariant). Order is kept.
+
+        images: arrays as recognize() takes them (BGR, gray, BGRA; uint8, uint16 or float), or encoded
+        bytes or paths. Raises ImageError naming the index of one it cannot use.
+        """
+        return [d for d, _ in self._read(self._prepare_all(images))]
 
     def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Per-crop model output (T x C) for BGR crops, computed exactly as recognize() does."""
-        return [p for _, p in self._read([self._prepare(img) for img in images])]
+        """Per-crop model output (T x C) for crops (as predict_batch), computed exactly as recognize() does."""
+        return [p for _, p in self._read(self._prepare_all(images))]
+
+    def _prepare_all(self, images: list[Any]) -> list[list[tuple[np.ndarray, int]]]:
+        # load_image brings any array recognize() accepts to uint8 BGR (a BGR uint8 one is not copied).
+        return [self._prepare(load_image(img, f"images[{i}]")) for i, img in enumerate(images)]
 
     def _read(self, prepared: list[list[tuple[np.ndarray, int]]]) -> list[tuple[Decoded, np.ndarray]]:
         """(decoded, probabilities T x C) of each crop's chosen reading, in order (see _choose)."""
@@ -379,14 +394,17 @@ class Recognizer:
             if running is not None and not running.cancel():
                 running.exception()
 
-    def _load_and_prepare(self, source: ImageSource, name: str) -> list[tuple[np.ndarray, int]]:
-        return self._prepare(load_image(source, name))
+    def _load_and_prepare(
+        self, source: ImageSource, name: str
+    ) -> tuple[list[tuple[np.ndarray, int]], str | None]:
+        img = load_image(source, name)
+        return self._prepare(img), crop_notice(img.shape[0], img.shape[1])
 
     def _load_chunk(
         self, items: list[tuple[ImageSource, str]]
-    ) -> list[list[tuple[np.ndarray, int]] | Exception]:
+    ) -> list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception]:
         """Load and resize several inputs on a loader thread; a failure is returned in its place."""
-        out: list[list[tuple[np.ndarray, int]] | Exception] = []
+        out: list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception] = []
         for source, name in items:
             try:
                 out.append(self._load_and_prepare(source, name))
@@ -438,7 +456,7 @@ class Recognizer:
         size = min(window, FIRST_WINDOW_BATCHES * self.batch_size)
         while pending:
             take: list[tuple[int, str]] = []
-            loaded: list[list[tuple[np.ndarray, int]] | Exception] = []
+            loaded: list[tuple[list[tuple[np.ndarray, int]], str | None] | Exception] = []
             while pending and len(take) < size:
                 entries, task = pending.popleft()
                 take += entries
@@ -449,14 +467,18 @@ class Recognizer:
             results: dict[int, Result] = {}
             ready: list[tuple[tuple[int, int], tuple[np.ndarray, int]]] = []  # ((index, reading), crop)
             readings: dict[int, list[Decoded | None]] = {}
+            notices: dict[int, str] = {}
             for (index, name), outcome in zip(take, loaded):
                 if isinstance(outcome, CrnnError):
                     results[index] = Result(index, name, error=str(outcome))
                 elif isinstance(outcome, Exception):  # a decoder bug must not end a run of thousands
                     results[index] = Result(index, name, error=f"{name}: {type(outcome).__name__}: {outcome}")
                 else:
-                    readings[index] = [None] * len(outcome)
-                    ready += [((index, k), v) for k, v in enumerate(outcome)]
+                    variants, notice = outcome
+                    if notice is not None:
+                        notices[index] = notice
+                    readings[index] = [None] * len(variants)
+                    ready += [((index, k), v) for k, v in enumerate(variants)]
             names_by_index = dict(take)
             order: deque[list[tuple[int, int]]] = deque()
 
@@ -473,12 +495,31 @@ class Recognizer:
                     readings[i][k] = d
             for i, found in readings.items():
                 d = self._choose([(r,) for r in found])[0]
-                results[i] = Result(i, names_by_index[i], d.text, d.confidence, d.char_confidences)
+                results[i] = Result(
+                    i, names_by_index[i], d.text, d.confidence, d.char_confidences, notice=notices.get(i)
+                )
             for index, _ in take:
                 yield results[index]
 
     def recognize_one(self, source: ImageSource, name: str | None = None) -> Result:
         return next(self.recognize([source], names=[name or _source_name(source)]))
+
+
+# A crop whose shorter side is at least this many pixels, and that is not at least PAGE_RATIO times
+# wider than tall, looks like a page, a screenshot or a photo rather than a line of text. Real word
+# crops reach 2576 x 772 (IIIT5K test): wide; a vertical text line is narrow.
+PAGE_MIN_SIDE = 300
+PAGE_RATIO = 2.5
+
+
+def crop_notice(h: int, w: int) -> str | None:
+    """A warning for an input that does not look like a cropped text line (None when it does)."""
+    if min(h, w) < PAGE_MIN_SIDE or w >= PAGE_RATIO * h:
+        return None
+    return (
+        f"{w} x {h} px does not look like a cropped line of text (a page or a photo?): crnn reads one "
+        "line per image, so crop the text lines first (with a text detector, e.g. PaddleOCR's det model)"
+    )
 
 
 def _source_name(src: ImageSource) -> str:

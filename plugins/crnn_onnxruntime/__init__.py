@@ -92,6 +92,7 @@ class OnnxRuntimeBackend(Backend):
         "onnxruntime-openvino",
         "onnxruntime-directml",
     )
+    session_options: ClassVar[frozenset[str] | None] = frozenset({"providers", "extra"})
 
     def availability(self) -> Availability:
         try:

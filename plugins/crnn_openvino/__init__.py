@@ -280,6 +280,9 @@ class OpenVinoBackend(Backend):
     suffixes: ClassVar[tuple[str, ...]] = (".xml", ".onnx", ".pdmodel")
     priority: ClassVar[int] = 30  # ONNX Runtime (10) stays the default for .onnx
     distributions: ClassVar[tuple[str, ...]] = ("openvino",)
+    session_options: ClassVar[frozenset[str] | None] = frozenset(
+        {"device", "performance_hint", "num_requests", "extra"}
+    )
     hints: ClassVar[tuple[str, ...]] = ("LATENCY", "THROUGHPUT")  # what --backend auto tries
 
     def availability(self) -> Availability:

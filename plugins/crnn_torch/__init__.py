@@ -66,6 +66,7 @@ class TorchBackend(Backend):
     suffixes: ClassVar[tuple[str, ...]] = CHECKPOINT_SUFFIXES
     priority: ClassVar[int] = 30
     distributions: ClassVar[tuple[str, ...]] = ("torch",)
+    session_options: ClassVar[frozenset[str] | None] = frozenset({"device"})
 
     def availability(self) -> Availability:
         if importlib.util.find_spec("torch") is None:

@@ -141,8 +141,15 @@ def _leaves(
     opened: list[tuple[Dataset, float]] = []
     if ds.name == "SimpleDataSet":
         ratios = ds.ratios(len(ds.label_file_list))
+        # PaddleOCR's delimiter: a tab (the default: other layouts are detected, see labelfiles.py) or
+        # a space (`path label`, MMOCR's txt).
+        label_format = {"\t": "auto", " ": "space"}.get(ds.delimiter)
+        if label_format is None:
+            raise DatasetError(f"{path}.delimiter: {ds.delimiter!r} is not supported; use a tab or a space")
         for file, ratio in zip(ds.label_file_list, ratios):
-            data = LabelFileDataset(file, ds.data_dir, label_filter=label_filter, seed=seed)
+            data = LabelFileDataset(
+                file, ds.data_dir, label_filter=label_filter, seed=seed, label_format=label_format
+            )
             opened.append((data, ratio))
     else:  # LMDBDataSet: every LMDB found under data_dir, like PaddleOCR
         found = [(n, s) for n, s in discover_datasets(ds.data_dir or ".") if s.kind == "lmdb"]

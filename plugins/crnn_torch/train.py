@@ -34,7 +34,7 @@ from torch import nn
 
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import decode_greedy
-from crnn_cli.core.errors import ConfigError, DatasetError, ModelError
+from crnn_cli.core.errors import ConfigError, DatasetError, ModelError, UsageError
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.metrics import Accumulator
 from crnn_torch import checkpoint as ckpt_io
@@ -756,6 +756,30 @@ class TorchTrainer:
             torch.distributed.destroy_process_group()
 
 
+# What a run leaves in its save_model_dir (config.yml alone is not a run: people keep configs there).
+RUN_FILES = ("latest.pt", "best_accuracy.pt", "metrics.jsonl", "curves.png", "config.yml")
+RUN_GLOBS = ("iter_epoch_*.pt",)
+
+
+def claim_save_dir(save_dir: Path, overwrite: bool, main: bool) -> None:
+    """Refuse a fresh run in a folder that holds another run (its files would mix with this one's);
+    with ``overwrite`` delete that run's files instead (on the main process only)."""
+    found = [save_dir / n for n in RUN_FILES if (save_dir / n).is_file()]
+    found += [p for g in RUN_GLOBS for p in sorted(save_dir.glob(g))]
+    if not any(p.name != "config.yml" for p in found):
+        return
+    if not overwrite:
+        names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
+        raise UsageError(
+            f"{save_dir} already holds a training run ({names}); continue it with --resume "
+            f"{save_dir / 'latest.pt'}, start over there with --overwrite (its run files are deleted), "
+            "or choose another Global.save_model_dir"
+        )
+    if main:
+        for p in found:
+            p.unlink(missing_ok=True)
+
+
 def train(
     config_path: str | Path | None,
     overrides: Sequence[str] = (),
@@ -764,12 +788,15 @@ def train(
     device: str | None = None,
     quiet: bool = False,
     stop_at: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train from a config file (or, with only ``resume``, the config stored in the checkpoint).
 
     overrides: ``Key.sub=value`` strings, as ``-o`` takes them. stop_at: stop after that many steps and
-    save a resumable checkpoint, as an interrupt would. Returns a summary (see ``TorchTrainer.fit``) on
-    rank 0, and an empty dict on the other ranks of a torchrun job (so a job reports once).
+    save a resumable checkpoint, as an interrupt would. overwrite: a fresh run may replace the run in
+    its save_model_dir (refused otherwise, see ``claim_save_dir``). Returns a summary (see
+    ``TorchTrainer.fit``) on rank 0, and an empty dict on the other ranks of a torchrun job (so a job
+    reports once).
     """
     if config_path is not None:
         config = load_config(config_path, overrides)
@@ -784,6 +811,8 @@ def train(
         source = None
     else:
         raise ConfigError("give a config (-c FILE or a shipped name) or a checkpoint to resume")
+    if not (resume or config.Global.checkpoints):
+        claim_save_dir(Path(config.Global.save_model_dir), overwrite, int(os.environ.get("RANK", "0")) == 0)
     trainer = TorchTrainer(config, resume=resume, device=device, quiet=quiet, config_source=source)
     try:
         summary = trainer.fit(stop_at=stop_at)
