@@ -336,3 +336,20 @@ def test_workers_share_one_port_each_with_its_own_session(reference):
             )
             assert r.json()["results"][0]["text"] == want["text"]
         assert s.terminate() == 0
+
+
+def test_help_lists_serve_without_importing_the_server_stack():
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from crnn_cli.cli import cli\n"
+        "for args in (['--help'], ['serve', '--help']):\n"
+        "    r = CliRunner().invoke(cli, args)\n"
+        "    assert r.exit_code == 0, r.output\n"
+        "    print(r.output)\n"
+        "print(sorted(m for m in ('uvicorn', 'starlette', 'prometheus_client', 'onnxruntime') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "serve" in r.stdout and "--max-wait-ms" in r.stdout and "--api-key-env" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "[]"
