@@ -77,7 +77,7 @@ class Server:
         """The JSON log lines so far (every line must be one)."""
         return [json.loads(line) for line in self.lines if line.strip()]
 
-    def terminate(self, timeout: float = 120.0) -> int:
+    def terminate(self, timeout: float = 600.0) -> int:
         """SIGTERM, then the exit code (bounded wait)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)

@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 import click
 
-from crnn_cli.commands.common import backend_options
+from crnn_cli.commands.recognize import recognize
 
 
 @click.command()
-@click.option(
-    "--model",
-    type=click.Path(dir_okay=True, path_type=str),
-    default=None,
-    help=".onnx / .xml / checkpoint; default: the bundled English model.",
-)
-@backend_options
-@click.option(
-    "--dict", "dictionary", default=None, metavar="NAME|PATH", help="Dictionary (ic15, en or a file)."
-)
-@click.option("--use-space-char", is_flag=True, default=None, help="The model predicts a space class.")
-@click.option("--image-shape", default=None, metavar="C,H,W", help="Model input shape, e.g. 3,48,320.")
-@click.option("--fixed-width/--dynamic-width", "fixed_width", default=None, help="As in `crnn recognize`.")
-@click.option(
-    "--rotate", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-    help="Tall crops, as in `crnn recognize`.",
-)  # fmt: skip
-@click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True)
-@click.option("--beam-width", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option(
@@ -64,19 +46,6 @@ from crnn_cli.commands.common import backend_options
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
 def serve(
-    model: str | None,
-    backend: str | None,
-    threads: int | None,
-    device: str | None,
-    providers: str | None,
-    performance_hint: str | None,
-    dictionary: str | None,
-    use_space_char: bool | None,
-    image_shape: str | None,
-    fixed_width: bool | None,
-    rotate: str,
-    decoder: str,
-    beam_width: int,
     host: str,
     port: int,
     workers: int,
@@ -87,6 +56,7 @@ def serve(
     api_key_env: str | None,
     drain_timeout: float,
     log_level: str,
+    **model_options: Any,
 ) -> None:
     """Serve the recognizer over HTTP: POST /v1/recognize, GET / (a page), /healthz, /readyz,
     /metrics, /v1/model, /openapi.json. Logs are JSON lines on stderr. SIGTERM drains and exits 0.
@@ -98,6 +68,7 @@ def serve(
       curl -F image=@a.png -F image=@b.png localhost:8000/v1/recognize
     """
     try:
+        import starlette  # noqa: F401
         import uvicorn  # noqa: F401
 
         from crnn_cli.serving.server import serve as run_server
@@ -108,23 +79,10 @@ def serve(
     from crnn_cli.core.recognizer import Recognizer
     from crnn_cli.serving.config import ModelConfig, ServeConfig
 
-    if workers > 1 and threads is None:
-        threads = max(1, (os.cpu_count() or 1) // workers)  # N sessions must not each take every core
-    model_config = ModelConfig(
-        model=model,
-        backend=backend,
-        dictionary=dictionary,
-        use_space_char=use_space_char,
-        image_shape=image_shape,
-        dynamic_width=None if fixed_width is None else not fixed_width,
-        rotate=rotate,
-        decoder=decoder,
-        beam_width=beam_width,
-        threads=threads,
-        device=device,
-        providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
-        performance_hint=performance_hint.upper() if performance_hint else None,
-    )
+    opts = dict(model_options)
+    if workers > 1 and opts["threads"] is None:
+        opts["threads"] = max(1, (os.cpu_count() or 1) // workers)  # N sessions must not each take every core
+    model_config = ModelConfig.from_options(**opts)
     config = ServeConfig(
         model=model_config,
         max_batch=max_batch,
@@ -144,3 +102,12 @@ def serve(
             chosen["performance_hint"] = hint
     config = replace(config, model=replace(model_config, **chosen))
     run_server(config, host, port, workers, log_level)
+
+
+# The model options are `crnn recognize`'s own (same names, defaults and help), so the two commands
+# read a model the same way and cannot drift apart.
+MODEL_OPTIONS = (
+    "model", "backend", "threads", "device", "providers", "performance_hint", "dictionary",
+    "use_space_char", "image_shape", "fixed_width", "rotate", "no_rotate", "decoder", "beam_width",
+)  # fmt: skip
+serve.params[:0] = [p for p in recognize.params if p.name in MODEL_OPTIONS]

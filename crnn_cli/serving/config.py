@@ -35,6 +35,26 @@ class ModelConfig:
     providers: tuple[str, ...] | None = None
     performance_hint: str | None = None
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        fixed_width: bool | None,
+        providers: str | None,
+        performance_hint: str | None,
+        rotate: str,
+        no_rotate: bool,
+        **same: Any,
+    ) -> ModelConfig:
+        """From the command line's model options (`crnn serve`, named as `crnn recognize` names them)."""
+        return cls(
+            rotate="never" if no_rotate else rotate,
+            dynamic_width=None if fixed_width is None else not fixed_width,
+            providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
+            performance_hint=performance_hint.upper() if performance_hint else None,
+            **same,
+        )
+
     def recognizer_kwargs(self, batch_size: int) -> dict[str, Any]:
         from crnn_cli.core.backend import SessionOptions
 
