@@ -356,3 +356,13 @@ def test_help_lists_serve_without_importing_the_server_stack():
     assert r.returncode == 0, r.stderr
     assert "serve" in r.stdout and "--max-wait-ms" in r.stdout and "--api-key-env" in r.stdout
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_port_in_use_is_a_clear_failure(server):
+    port = server.url.rsplit(":", 1)[1]
+    cmd = [sys.executable, "-m", "crnn_cli", "serve", "--backend", "onnxruntime", "--port", port]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stderr
+    assert "address already in use" in r.stderr.lower()
+    assert f"crnn: error: the server did not start on 127.0.0.1:{port}" in r.stderr
+    assert httpx.get(server.url + "/healthz").status_code == 200  # the first server is untouched

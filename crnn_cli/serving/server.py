@@ -68,9 +68,16 @@ def serve(config: ServeConfig, host: str, port: int, workers: int = 1, log_level
     try:
         log_event("starting", host=host, port=port, workers=1)
         server.run()
+    except SystemExit as exc:  # uvicorn exits (code 1 or 3) when it cannot bind or start the app
+        if exc.code not in (0, None):
+            started = False
+        else:
+            raise
+    else:
+        started = server.started
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if not server.started:
+    if not started:
         from crnn_cli.core.errors import CrnnError
 
-        raise CrnnError(f"the server did not start on {host}:{port} (see the log above)")
+        raise CrnnError(f"the server did not start on {host}:{port} (the log line above says why)")
