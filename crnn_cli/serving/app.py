@@ -207,8 +207,9 @@ def create_app(config: ServeConfig, load: Callable[[], Any]) -> Starlette:
         try:
             parts = await read_images(request, config.max_body_bytes, config.max_queue)
             request.scope["state"]["log"] = {"images": len(parts)}
-            crops = await run_in_threadpool(decode_crops, parts)
-            decoded = await state.batcher.submit(crops)
+            with state.batcher.admit(len(parts)):
+                crops = await run_in_threadpool(decode_crops, parts)
+                decoded = await state.batcher.submit(crops)
         except BadRequest as exc:
             return error(exc.status, str(exc))
         except QueueFullError as exc:

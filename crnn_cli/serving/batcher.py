@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -68,18 +68,26 @@ class Batcher:
             if not fut.done():
                 fut.set_exception(RuntimeError("the server is shutting down"))
 
-    async def submit(self, crops: list[np.ndarray]) -> list[Any]:
-        """Results for ``crops`` (one per crop, in order) once the batch they join has run."""
-        n = len(crops)
+    @contextlib.contextmanager
+    def admit(self, n: int) -> Iterator[None]:
+        """Hold room for ``n`` crops while a request is decoded and read; QueueFullError when full.
+
+        Admission comes before decoding, so an overloaded worker refuses work before spending on it.
+        """
         if self.admitted + n > self.max_queue:
             raise QueueFullError(f"{self.admitted} crops are queued (limit {self.max_queue})")
         self.admitted += n
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((crops, fut))
-            return await fut
+            yield
         finally:
             self.admitted -= n
+
+    async def submit(self, crops: list[np.ndarray]) -> list[Any]:
+        """Results for ``crops`` (one per crop, in order) once the batch they join has run.
+        The caller holds ``admit(len(crops))``."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((crops, fut))
+        return await fut
 
     async def _next_batch(self) -> list[tuple[list[np.ndarray], asyncio.Future]]:
         loop = asyncio.get_running_loop()
