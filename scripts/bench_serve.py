@@ -54,31 +54,34 @@ def find_crops(images: Path | None, n: int) -> list[Path]:
     return mixed[:n]
 
 
-def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str]:
-    """(crops/s, texts, backend) of the Recognizer `crnn recognize` uses, warm, on ``paths``."""
+def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str, str | None]:
+    """(crops/s, texts, backend, OpenVINO hint) of the Recognizer `crnn recognize` uses, warm."""
     from crnn_cli.core.recognizer import Recognizer
 
-    with Recognizer(args.model, args.backend, batch_size=args.max_batch) as rec:
+    with Recognizer(args.model, args.backend, batch_size=args.max_batch, threads=args.threads) as rec:
         list(rec.recognize(paths[: min(len(paths), 64)]))  # warm-up: first-call costs are not throughput
         start = time.perf_counter()
         results = list(rec.recognize(paths))
         seconds = time.perf_counter() - start
         backend = rec.backend.name
+        hint = rec.selection.hint if rec.selection is not None else None  # what "auto" chose with it
     failed = [r for r in results if r.error]
     if failed:
         sys.exit(f"bench_serve: offline recognize failed on {failed[0].error}")
-    return len(paths) / seconds, [r.text for r in results], backend
+    return len(paths) / seconds, [r.text for r in results], backend, hint
 
 
 class Server:
     """`crnn serve` on 127.0.0.1, port chosen by the kernel; stopped with SIGTERM."""
 
-    def __init__(self, args: argparse.Namespace, backend: str) -> None:
+    def __init__(self, args: argparse.Namespace, backend: str, hint: str | None) -> None:
         cmd = [sys.executable, "-m", "crnn_cli", "serve", "--host", "127.0.0.1", "--port", "0",
                "--backend", backend, "--workers", str(args.workers), "--max-batch", str(args.max_batch),
                "--max-wait-ms", str(args.max_wait_ms)]  # fmt: skip
         if args.model:
             cmd += ["--model", args.model]
+        if hint:
+            cmd += ["--hint", hint]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         # The default log level: a deployed server logs each request, so the benchmark pays for it too.
@@ -189,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = find_crops(args.images, args.crops)
     bodies = [p.read_bytes() for p in paths]
-    rate, texts, backend = offline(paths, args)
-    server = Server(args, backend)
+    rate, texts, backend, hint = offline(paths, args)
+    server = Server(args, backend, hint)
     rows = []
     try:
         asyncio.run(load(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up

@@ -168,7 +168,7 @@ def create_app(config: ServeConfig, load: Callable[[], Any]) -> Starlette:
         finally:
             # uvicorn calls this after in-flight requests finished (SIGTERM drains first).
             await state.batcher.stop()
-            await asyncio.to_thread(loader.join)
+            await asyncio.to_thread(loader.join, config.drain_timeout_s)  # a load still running: bounded
             if state.model is not None:
                 state.model.recognizer.close()
             log_event("stopped")
