@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("crnn_cli.commands.train", "train", "Train a CRNN from a PaddleOCR-style config."),
     "export": ("crnn_cli.commands.export", "export", "Export a crnn checkpoint to ONNX or OpenVINO."),
     "convert": ("crnn_cli.commands.convert", "convert", "Convert PaddleOCR / ONNX models, verified."),
+    "serve": ("crnn_cli.commands.serve", "serve", "Serve the recognizer over HTTP, batching requests."),
     "backends": ("crnn_cli.commands.backends", "backends", "List backends and whether they can run here."),
 }
 

@@ -15,6 +15,10 @@ class ImageError(CrnnError):
     """One image could not be read or decoded. Batch work reports it and goes on."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image's pixel count is over the decode limit (a service answers 413, not 422)."""
+
+
 class ModelError(CrnnError):
     """A model file is missing, corrupt or not what crnn expects."""
 

@@ -17,7 +17,7 @@ from typing import Union
 
 import numpy as np
 
-from crnn_cli.core.errors import ImageError
+from crnn_cli.core.errors import ImageError, ImageTooLargeError
 
 # Refuse images above this many pixels (width * height). A text-line crop is rarely above a few
 # megapixels; 64 MP leaves room for whole scanned pages while capping decode memory near 200 MB.
@@ -158,7 +158,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
     if size is not None:
         w, h = size
         if w * h > MAX_PIXELS:
-            raise ImageError(
+            raise ImageTooLargeError(
                 f"{name}: {w}x{h} pixels exceeds the limit of {MAX_PIXELS} "
                 "(set CRNN_MAX_IMAGE_PIXELS to raise it)"
             )
@@ -173,7 +173,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
     except cv2.error as exc:
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
         if "validateInputImageSize" in text:  # OpenCV's own pixel limit (formats we do not parse)
-            raise ImageError(
+            raise ImageTooLargeError(
                 f"{name}: image size exceeds the limit of {MAX_PIXELS} pixels per OpenCV "
                 "(set CRNN_MAX_IMAGE_PIXELS before starting to raise it)"
             ) from None

@@ -1,0 +1,226 @@
+"""`crnn serve` under load: single-crop clients on loopback vs offline `crnn recognize`, same crops, same run.
+
+    python scripts/bench_serve.py                          # IIIT5K + IC15 crops, 16 and 64 clients
+    python scripts/bench_serve.py --quick                  # smoke run: 64 crops, 4 and 16 clients
+    python scripts/bench_serve.py --images DIR --concurrency 16,64 --crops 2000 --json serve.json
+
+Offline: the Recognizer that `crnn recognize` runs, over the crops' paths (read, decode, preprocess,
+infer, decode), timed in this process before the server starts. Served: `crnn serve` in a subprocess
+on a free loopback port, then for each concurrency level C a bounded asyncio load generator (httpx):
+C clients, each sending one crop per request and waiting for the answer before sending the next, until
+every crop was sent once. Reported per level: crops/s, its ratio to offline, p50 / p99 latency, errors
+(non-200 answers or failed connections) and mismatches (an answer that differs from offline's text).
+
+Client and server share the machine's cores, as they do for any single-machine loopback test. The
+issue's target: served >= 0.7 x offline with zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+PORT_LINE = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def find_crops(images: Path | None, n: int) -> list[Path]:
+    """n crops: from --images, else IIIT5K and IC15 alternating (both are word crops of real scenes)."""
+    if images is not None:
+        found = sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            sys.exit(f"bench_serve: no images under {images}")
+        return [found[i % len(found)] for i in range(n)]
+    sets = []
+    for folder in ("iiit5k_train", "ic15_train"):
+        root = REAL / folder
+        if not root.is_dir():
+            sys.exit(f"bench_serve: {root} is missing; pass --images DIR")
+        sets.append(sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+    mixed = [p for pair in zip(*sets) for p in pair]
+    return mixed[:n]
+
+
+def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str, str | None]:
+    """(crops/s, texts, backend, OpenVINO hint) of the Recognizer `crnn recognize` uses, warm."""
+    from crnn_cli.core.recognizer import Recognizer
+
+    with Recognizer(args.model, args.backend, batch_size=args.max_batch, threads=args.threads) as rec:
+        list(rec.recognize(paths[: min(len(paths), 64)]))  # warm-up: first-call costs are not throughput
+        start = time.perf_counter()
+        results = list(rec.recognize(paths))
+        seconds = time.perf_counter() - start
+        backend = rec.backend.name
+        hint = rec.selection.hint if rec.selection is not None else None  # what "auto" chose with it
+    failed = [r for r in results if r.error]
+    if failed:
+        sys.exit(f"bench_serve: offline recognize failed on {failed[0].error}")
+    return len(paths) / seconds, [r.text for r in results], backend, hint
+
+
+class Server:
+    """`crnn serve` on 127.0.0.1, port chosen by the kernel; stopped with SIGTERM."""
+
+    def __init__(self, args: argparse.Namespace, backend: str, hint: str | None) -> None:
+        cmd = [sys.executable, "-m", "crnn_cli", "serve", "--host", "127.0.0.1", "--port", "0",
+               "--backend", backend, "--workers", str(args.workers), "--max-batch", str(args.max_batch),
+               "--max-wait-ms", str(args.max_wait_ms)]  # fmt: skip
+        if args.model:
+            cmd += ["--model", args.model]
+        if hint:
+            cmd += ["--hint", hint]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        # The default log level: a deployed server logs each request, so the benchmark pays for it too.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = self._wait_url()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:  # read all along, so the pipe never fills and stalls the server
+            if len(self.lines) < 1000:
+                self.lines.append(line)
+
+    def _wait_url(self, timeout: float = 300) -> str:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        url = ""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            for line in list(self.lines):
+                m = PORT_LINE.search(line)
+                if m:
+                    url = f"http://127.0.0.1:{m.group(1)}"
+            if url:
+                try:
+                    if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                        return url
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
+        self.stop()
+        sys.exit("bench_serve: crnn serve did not become ready:\n" + "".join(self.lines[-20:]))
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        return self.proc.returncode
+
+
+async def load(url: str, bodies: list[bytes], texts: list[str], concurrency: int) -> dict[str, Any]:
+    """C clients, one crop a request, each crop sent once; latency of every request."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    mismatches = 0
+    next_index = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal next_index, mismatches
+        while next_index < len(bodies):  # bounded: stops when every crop was sent
+            i = next_index
+            next_index += 1
+            start = time.perf_counter()
+            try:
+                r = await http.post("/v1/recognize", content=bodies[i], headers={"content-type": "image/png"})
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            latencies.append(time.perf_counter() - start)
+            if r.status_code != 200:
+                errors.append(f"{r.status_code}: {r.text[:200]}")
+            elif r.json()["results"][0]["text"] != texts[i]:
+                mismatches += 1
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        seconds = time.perf_counter() - start
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "concurrency": concurrency,
+        "requests": len(bodies),
+        "crops_per_s": len(bodies) / seconds,
+        "p50_ms": statistics.median(ms) if ms else float("nan"),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan"),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "mismatches": mismatches,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=Path, default=None, help="folder of crops (default: IIIT5K + IC15)")
+    ap.add_argument("--crops", type=int, default=2000, help="crops per level (each sent once)")
+    ap.add_argument("--concurrency", default="16,64", help="client counts, comma-separated")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--backend", default=None, help="default: what `crnn recognize` picks (auto)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 64 crops, 4 and 16 clients")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.crops, args.concurrency = min(args.crops, 64), "4,16"
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+
+    paths = find_crops(args.images, args.crops)
+    bodies = [p.read_bytes() for p in paths]
+    rate, texts, backend, hint = offline(paths, args)
+    server = Server(args, backend, hint)
+    rows = []
+    try:
+        asyncio.run(load(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up
+        for c in levels:
+            row = asyncio.run(load(server.url, bodies, texts, c))
+            row["vs_offline"] = row["crops_per_s"] / rate
+            rows.append(row)
+    finally:
+        code = server.stop()
+    print(f"crnn serve vs offline recognize: {len(paths)} crops, backend {backend}, "
+          f"{args.workers} worker(s), --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms}")  # fmt: skip
+    print(f"offline `crnn recognize` (Recognizer, warm): {rate:.0f} crops/s")
+    print(
+        f"{'clients':>8} {'crops/s':>9} {'vs offline':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'mismatch':>8}"
+    )
+    for r in rows:
+        print(f"{r['concurrency']:>8} {r['crops_per_s']:>9.0f} {r['vs_offline']:>10.2f} {r['p50_ms']:>8.1f} "
+              f"{r['p99_ms']:>8.1f} {r['errors']:>7} {r['mismatches']:>8}")  # fmt: skip
+        if r["first_error"]:
+            print(f"         first error: {r['first_error']}")
+    print(f"server exit code after SIGTERM: {code}")
+    if args.json:
+        report = {"offline_crops_per_s": rate, "backend": backend, "crops": len(paths), "rows": rows,
+                  "server_exit": code}  # fmt: skip
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0 if code == 0 and all(r["errors"] == 0 and r["mismatches"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
