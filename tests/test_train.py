@@ -118,10 +118,36 @@ def test_resume_continues_the_same_run(tmp_path: Path, dynamic: bool) -> None:
     oa, ob = ck.load_checkpoint(a)["optimizer"]["state"], ck.load_checkpoint(b)["optimizer"]["state"]
     assert all(torch.allclose(oa[i]["exp_avg"], ob[i]["exp_avg"], atol=1e-6) for i in oa)
     assert straight["last_eval"]["acc"] == resumed["last_eval"]["acc"]
+    # The smoothed loss goes on across the resume (no cliff in the curves) and reaches the last step.
+    logged = [_train_losses(tmp_path / d / "out") for d in ("a", "b")]
+    assert set(logged[0]) == {10, 12} and set(logged[1]) == {7, 10, 12}
+    assert logged[1][10] == pytest.approx(logged[0][10], rel=1e-4)
+    assert logged[1][12] == pytest.approx(logged[0][12], rel=1e-4)
     # a different run really is different: the check above can fail
     other = train(config(tmp_path / "c"), ["Global.seed=8"], quiet=True)
     wc = _weights(Path(other["latest"]))
     assert max(float((wc[k] - _weights(a)[k]).abs().max()) for k in wc if wc[k].is_floating_point()) > 1e-3
+
+
+def _train_losses(out: Path) -> dict[int, float]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if r["event"] == "train"}
+
+
+def test_run_stopped_before_any_evaluation_gets_curves(tmp_path: Path) -> None:
+    """--max-steps before the first evaluation: the bar counts to the stop, the curves still appear."""
+    cfg = tiny_config(tmp_path, steps=40, batch=4, hidden=8, eval_size=8, eval_every=20)
+    trainer = TorchTrainer(config_from_dict(cfg), quiet=True)
+    totals: list[int] = []
+    trainer.report.start = lambda total, done: totals.append(total)  # type: ignore[method-assign]
+    try:
+        summary = trainer.fit(stop_at=3)
+    finally:
+        trainer.close()
+    assert totals == [3]  # not the 40 steps of the schedule
+    assert summary["last_eval"] is None and summary["curves"] == str(tmp_path / "out" / "curves.png")
+    assert (tmp_path / "out" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(_train_losses(tmp_path / "out")) == [3]  # print_batch_step is 10: the last step is logged
 
 
 def test_resume_from_checkpoint_alone(tmp_path: Path) -> None:
