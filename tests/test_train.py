@@ -203,6 +203,62 @@ def test_sigterm_saves_a_resumable_checkpoint(tmp_path: Path) -> None:
     assert resumed["steps"] == state["step"] + 2 and resumed["finished"]
 
 
+def test_ctrl_c_in_crnn_train_saves_then_exits_130(tmp_path: Path) -> None:
+    """`crnn train` (the real command) stops on SIGINT after saving, and says so in its exit status."""
+    cfg = tiny_config(tmp_path, steps=100000, batch=4, hidden=8, eval_size=8)
+    cfg["Global"]["print_batch_step"] = 1
+    path = write_config(tmp_path, cfg)
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crnn_cli", "train", "-c", str(path)],
+            stdout=subprocess.PIPE, stderr=err, text=True, env=_env(),
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while "step 2/" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, log.read_text()
+    summary = json.loads(out)  # stdout is not a terminal: JSON
+    assert summary["interrupted"] == "SIGINT" and not summary["finished"]
+    assert ck.load_checkpoint(summary["latest"])["step"] == summary["steps"] >= 2
+
+
+def test_crnn_train_on_a_terminal_prints_a_readable_summary(tmp_path: Path) -> None:
+    """On a terminal the summary is a few labelled lines, not 2 KB of JSON; --json still gives JSON."""
+    import pty
+
+    outputs = []
+    for name, extra in (("text", []), ("json", ["--json"])):  # a folder each: a used one may be refused
+        root = tmp_path / name
+        cfg = write_config(root, tiny_config(root, steps=3, batch=4, hidden=8, eval_size=8))
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crnn_cli", "train", "-c", str(cfg), "-q", *extra],
+            stdout=follower, stderr=subprocess.DEVNULL, env=_env(),
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        assert proc.wait(timeout=60) == 0
+        outputs.append(b"".join(chunks).decode().replace("\r\n", "\n"))
+    text, as_json = outputs
+    assert text.startswith("finished: step 3; 3 steps in "), text
+    assert "eval      step 3: acc" in text and f"latest    {tmp_path / 'text' / 'out' / 'latest.pt'}" in text
+    assert all(len(line) < 200 for line in text.splitlines()) and "{" not in text
+    assert json.loads(as_json)["steps"] == 3
+
+
 DDP_SCRIPT = textwrap.dedent(
     """\
     import json, os, sys, torch
