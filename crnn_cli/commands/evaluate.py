@@ -243,9 +243,8 @@ def evaluate(
         page = write_report(report, reports, result)
         console.print(f"crnn: report written to {page}", markup=False)
     if threshold is not None and not result["passed"]:
-        console.print(
-            f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", markup=False
-        )
+        # Even under -q: a failed gate says why, in one line.
+        click.echo(f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", err=True)
         sys.exit(1)
     if skipped:
         console.print(f"crnn: {len(skipped)} dataset(s) could not be evaluated", markup=False)
