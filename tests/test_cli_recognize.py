@@ -297,3 +297,11 @@ def test_folder_of_subfolders_hints_recursive(tiny, tmp_path):
     assert r.exit_code == 1 and r.stdout == ""
     assert "no images found" in r.stderr and "add -r (--recursive)" in r.stderr
     assert run("recognize", "--model", str(tiny), "-r", str(tmp_path / "crops")).exit_code == 0
+
+
+def test_backends_table_fits_80_columns():
+    r = CliRunner().invoke(cli, ["backends"], env={"COLUMNS": "80"}, catch_exceptions=False)
+    lines = r.stdout.splitlines()
+    assert r.exit_code == 0 and max(len(line) for line in lines) <= 80, r.stdout
+    header = next(line for line in lines if "name" in line)
+    assert header.split() == ["name", "distribution", "runtime", "capabilities", "file", "types", "status"]

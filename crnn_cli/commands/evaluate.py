@@ -314,6 +314,8 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from crnn_cli.commands.common import table_width
+
     table = Table(
         title=f"crnn eval: {Path(result['model']).name} on {result['backend']}, protocol {result['protocol']}"
         + (f" (filter {result['filter']})" if result["protocol"] == "benchmark" else "")
@@ -353,7 +355,7 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
         "",
     )
     buf = io.StringIO()
-    Console(file=buf, width=110, force_terminal=color and sys.stdout.isatty(), color_system="auto").print(
-        table
-    )
+    Console(
+        file=buf, width=table_width(), force_terminal=color and sys.stdout.isatty(), color_system="auto"
+    ).print(table)
     return buf.getvalue()
