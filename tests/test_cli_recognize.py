@@ -146,6 +146,14 @@ def test_dictionary_mismatch_is_a_clear_error(tiny, images):
     assert r.returncode == 2
     assert "dictionary 'en' gives 95 classes" in r.stderr and "predicts 37" in r.stderr
     assert r.stdout == ""
+    # The bundled model carries its dictionary: the fix is to leave --dict out, and the message says so.
+    r = subprocess.run(
+        [sys.executable, "-m", "crnn_cli", "recognize", "--dict", "ic15", str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert "carries its own dictionary" in r.stderr and r.stderr.rstrip().endswith("drop --dict")
 
 
 def test_unknown_backend_one_line_error(tiny, images):
