@@ -313,3 +313,35 @@ def test_backends_table_fits_80_columns():
     assert r.exit_code == 0 and max(len(line) for line in lines) <= 80, r.stdout
     header = next(line for line in lines if "name" in line)
     assert header.split() == ["name", "distribution", "runtime", "capabilities", "file", "types", "status"]
+
+
+def test_pdparams_without_config_says_what_it_assumes(mv3_dir, images, tmp_path):
+    """No config.yml beside a PaddleOCR checkpoint: one warning line names the defaults taken."""
+    pytest.importorskip("torch")
+    import shutil
+
+    _, paths = images
+    crnn = [sys.executable, "-c", "from crnn_cli.cli import main; main()", "recognize"]
+    bare = subprocess.run(
+        [*crnn, "--model", str(mv3_dir / "best_accuracy.pdparams"), str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert bare.returncode == 0 and len(bare.stdout.splitlines()) == 1, bare.stderr
+    assert bare.stderr == (
+        f"crnn: warning: {mv3_dir / 'best_accuracy.pdparams'}: no config.yml beside it, so crnn assumes "
+        "PaddleOCR's defaults: dictionary ic15 (0-9a-z, no space) and input 3x32x100; put the training "
+        "config.yml beside the checkpoint if the model was trained otherwise\n"
+    )
+    shutil.copy(mv3_dir / "best_accuracy.pdparams", tmp_path / "best_accuracy.pdparams")
+    (tmp_path / "config.yml").write_text(
+        "Global: {character_dict_path: null}\n"
+        "Eval: {dataset: {transforms: [{RecResizeImg: {image_shape: [3, 32, 100]}}]}}\n"
+    )
+    with_config = subprocess.run(
+        [*crnn, "--model", str(tmp_path / "best_accuracy.pdparams"), str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert with_config.returncode == 0 and with_config.stderr == ""
+    assert with_config.stdout.split("\t")[1:] == bare.stdout.split("\t")[1:]
