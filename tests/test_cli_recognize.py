@@ -258,22 +258,9 @@ def test_console_script_flushes_everything_before_its_fast_exit(tiny, tmp_path):
     assert proc.returncode in (0, 1) and b"Traceback" not in proc.stderr and b"Exception" not in proc.stderr
 
 
-def _read_terminal(leader: int) -> str:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_folder_on_a_terminal_shows_total_rate_and_a_summary(tiny, tmp_path):
     """stderr on a terminal: a bar that knows the total (so a rate and ETA), then one summary line."""
-    import pty
+    from terminal_util import run_on_terminal
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -281,16 +268,9 @@ def test_folder_on_a_terminal_shows_total_rate_and_a_summary(tiny, tmp_path):
     for i in range(40):
         cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 256, (32, 60, 3), dtype=np.uint8))
     (folder / "999.png").write_bytes(b"not a png")
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crnn_cli", "recognize", "--model", str(tiny), str(folder)],
-        stdout=subprocess.PIPE, stderr=follower, env=dict(os.environ, COLUMNS="120"),
-    )  # fmt: skip
-    os.close(follower)
-    err = _read_terminal(leader)
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 1 and len(out.decode().splitlines()) == 40
+    command = [sys.executable, "-m", "crnn_cli", "recognize", "--model", str(tiny), str(folder)]
+    code, err, out = run_on_terminal(command, "stderr", env=dict(os.environ, COLUMNS="120"))
+    assert code == 1 and len(out.decode().splitlines()) == 40
     assert "0/41" in err and "img/s" in err, err  # the bar counts toward a known total
     summary = [line for line in err.replace("\r", "\n").splitlines() if "images recognized" in line]
     assert len(summary) == 1 and "crnn: 40 of 41 images recognized in " in summary[0], err

@@ -172,28 +172,29 @@ SIGNAL_SCRIPT = textwrap.dedent(
 )
 
 
+def _interrupt(command: list[str], folder: Path, when: str, signum: int) -> tuple[int, str, str]:
+    """Run ``command``, send ``signum`` once its stderr shows ``when``: (exit status, stdout, stderr)."""
+    log = folder / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=_env())
+        deadline = time.monotonic() + 90
+        while when not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out, log.read_text()
+
+
 def test_sigterm_saves_a_resumable_checkpoint(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, steps=10, batch=4, hidden=8, eval_size=8, workers=1)
     path = write_config(tmp_path, cfg)
     script = tmp_path / "run.py"
     script.write_text(SIGNAL_SCRIPT, encoding="utf-8")
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(path)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=_env(),
-        )
-        deadline = time.monotonic() + 60
-        while "step 3/" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert proc.poll() is None, log.read_text()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    stderr = log.read_text()
-    assert proc.returncode == 0, stderr
+    code, out, stderr = _interrupt(
+        [sys.executable, str(script), str(path)], tmp_path, "step 3/", signal.SIGTERM
+    )
+    assert code == 0, stderr  # the library returns; the command's exit status is tested below
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["interrupted"] == "SIGTERM" and not summary["finished"]
     assert "SIGTERM received" in stderr and "Resume with: crnn train -c" in stderr
@@ -208,19 +209,9 @@ def test_ctrl_c_in_crnn_train_saves_then_exits_130(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, steps=100000, batch=4, hidden=8, eval_size=8)
     cfg["Global"]["print_batch_step"] = 1
     path = write_config(tmp_path, cfg)
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crnn_cli", "train", "-c", str(path)],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=_env(),
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while "step 2/" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert proc.poll() is None, log.read_text()
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, log.read_text()
+    command = [sys.executable, "-m", "crnn_cli", "train", "-c", str(path)]
+    code, out, stderr = _interrupt(command, tmp_path, "step 2/", signal.SIGINT)
+    assert code == 130, stderr
     summary = json.loads(out)  # stdout is not a terminal: JSON
     assert summary["interrupted"] == "SIGINT" and not summary["finished"]
     assert ck.load_checkpoint(summary["latest"])["step"] == summary["steps"] >= 2
@@ -228,30 +219,16 @@ def test_ctrl_c_in_crnn_train_saves_then_exits_130(tmp_path: Path) -> None:
 
 def test_crnn_train_on_a_terminal_prints_a_readable_summary(tmp_path: Path) -> None:
     """On a terminal the summary is a few labelled lines, not 2 KB of JSON; --json still gives JSON."""
-    import pty
+    from terminal_util import run_on_terminal
 
     outputs = []
     for name, extra in (("text", []), ("json", ["--json"])):  # a folder each: a used one may be refused
         root = tmp_path / name
         cfg = write_config(root, tiny_config(root, steps=3, batch=4, hidden=8, eval_size=8))
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crnn_cli", "train", "-c", str(cfg), "-q", *extra],
-            stdout=follower, stderr=subprocess.DEVNULL, env=_env(),
-        )  # fmt: skip
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(leader)
-        assert proc.wait(timeout=60) == 0
-        outputs.append(b"".join(chunks).decode().replace("\r\n", "\n"))
+        command = [sys.executable, "-m", "crnn_cli", "train", "-c", str(cfg), "-q", *extra]
+        code, text, _ = run_on_terminal(command, "stdout", env=_env())
+        assert code == 0
+        outputs.append(text)
     text, as_json = outputs
     assert text.startswith("finished: step 3; 3 steps in "), text
     assert "eval      step 3: acc" in text and f"latest    {tmp_path / 'text' / 'out' / 'latest.pt'}" in text

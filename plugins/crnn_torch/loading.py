@@ -97,21 +97,20 @@ def load_paddle_checkpoint(
     state = load_pdparams(pdparams)
     model, report = build_from_paddle(state, strict=True)
     cfg = paddle_config_near(pdparams, config)
-    if cfg is None:
-        assumed = []
-        if meta_options.get("dictionary") is None:
-            assumed.append("dictionary ic15 (0-9a-z, no space)")
-        if not meta_options.get("image_shape"):
-            assumed.append("input 3x32x100")
-        if assumed:
-            warnings.warn(
-                f"{pdparams}: no config.yml beside it, so crnn assumes PaddleOCR's defaults: "
-                f"{' and '.join(assumed)}; put the training config.yml beside the checkpoint if the model "
-                "was trained otherwise",
-                CrnnWarning,
-                stacklevel=2,
-            )
     meta = paddle_metadata(int(model.num_classes), model.arch, cfg, base_dir=pdparams.parent, **meta_options)
+    assumed = []  # said once the defaults fit the model (a misfit is an error that says enough)
+    if cfg is None and meta_options.get("dictionary") is None:
+        assumed.append("dictionary ic15 (0-9a-z, no space)")
+    if cfg is None and not meta_options.get("image_shape"):
+        assumed.append("input 3x32x100")
+    if assumed:
+        warnings.warn(
+            f"{pdparams}: no config.yml beside it, so crnn assumes PaddleOCR's defaults: "
+            f"{' and '.join(assumed)}; put the training config.yml beside the checkpoint if the model "
+            "was trained otherwise",
+            CrnnWarning,
+            stacklevel=2,
+        )
     return model.eval(), meta, report
 
 
