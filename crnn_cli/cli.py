@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 from typing import Any
 
 import click
@@ -122,11 +123,22 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _run(argv: list[str]) -> Any:
-    from crnn_cli.core.errors import CrnnError, UsageError  # light: no numpy
+    from crnn_cli.core.errors import CrnnError, CrnnWarning, UsageError  # light: no numpy
 
     debug = "--debug" in argv
+    show = warnings.showwarning
+
+    def show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        # crnn's own warnings (what it assumed) read as one line, like its errors; others as Python shows them.
+        if issubclass(category, CrnnWarning):
+            click.echo(f"crnn: warning: {message}", err=True)
+        else:
+            show(message, category, *args, **kwargs)
+
     try:
-        return cli.main(args=argv, prog_name="crnn", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return cli.main(args=argv, prog_name="crnn", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

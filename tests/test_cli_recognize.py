@@ -146,6 +146,14 @@ def test_dictionary_mismatch_is_a_clear_error(tiny, images):
     assert r.returncode == 2
     assert "dictionary 'en' gives 95 classes" in r.stderr and "predicts 37" in r.stderr
     assert r.stdout == ""
+    # The bundled model carries its dictionary: the fix is to leave --dict out, and the message says so.
+    r = subprocess.run(
+        [sys.executable, "-m", "crnn_cli", "recognize", "--dict", "ic15", str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert "carries its own dictionary" in r.stderr and r.stderr.rstrip().endswith("drop --dict")
 
 
 def test_unknown_backend_one_line_error(tiny, images):
@@ -248,3 +256,72 @@ def test_console_script_flushes_everything_before_its_fast_exit(tiny, tmp_path):
     head.stdin.close()
     assert len(head.stdout.read().splitlines()) == 2 and head.wait() == 0
     assert proc.returncode in (0, 1) and b"Traceback" not in proc.stderr and b"Exception" not in proc.stderr
+
+
+def test_folder_on_a_terminal_shows_total_rate_and_a_summary(tiny, tmp_path):
+    """stderr on a terminal: a bar that knows the total (so a rate and ETA), then one summary line."""
+    from terminal_util import run_on_terminal
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(40):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 256, (32, 60, 3), dtype=np.uint8))
+    (folder / "999.png").write_bytes(b"not a png")
+    command = [sys.executable, "-m", "crnn_cli", "recognize", "--model", str(tiny), str(folder)]
+    code, err, out = run_on_terminal(command, "stderr", env=dict(os.environ, COLUMNS="120"))
+    assert code == 1 and len(out.decode().splitlines()) == 40
+    assert "0/41" in err and "img/s" in err, err  # the bar counts toward a known total
+    summary = [line for line in err.replace("\r", "\n").splitlines() if "images recognized" in line]
+    assert len(summary) == 1 and "crnn: 40 of 41 images recognized in " in summary[0], err
+    assert summary[0].rstrip().endswith("img/s), 1 failed"), summary
+
+
+def test_folder_of_subfolders_hints_recursive(tiny, tmp_path):
+    nested = tmp_path / "crops" / "part1"
+    nested.mkdir(parents=True)
+    cv2.imwrite(str(nested / "a.png"), np.full((32, 60, 3), 255, np.uint8))
+    r = run("recognize", "--model", str(tiny), str(tmp_path / "crops"))
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "no images found" in r.stderr and "add -r (--recursive)" in r.stderr
+    assert run("recognize", "--model", str(tiny), "-r", str(tmp_path / "crops")).exit_code == 0
+
+
+def test_backends_table_fits_80_columns():
+    r = CliRunner().invoke(cli, ["backends"], env={"COLUMNS": "80"}, catch_exceptions=False)
+    lines = r.stdout.splitlines()
+    assert r.exit_code == 0 and max(len(line) for line in lines) <= 80, r.stdout
+    header = next(line for line in lines if "name" in line)
+    assert header.split() == ["name", "distribution", "runtime", "capabilities", "file", "types", "status"]
+
+
+def test_pdparams_without_config_says_what_it_assumes(mv3_dir, images, tmp_path):
+    """No config.yml beside a PaddleOCR checkpoint: one warning line names the defaults taken."""
+    pytest.importorskip("torch")
+    import shutil
+
+    _, paths = images
+    crnn = [sys.executable, "-c", "from crnn_cli.cli import main; main()", "recognize"]
+    bare = subprocess.run(
+        [*crnn, "--model", str(mv3_dir / "best_accuracy.pdparams"), str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert bare.returncode == 0 and len(bare.stdout.splitlines()) == 1, bare.stderr
+    assert bare.stderr == (
+        f"crnn: warning: {mv3_dir / 'best_accuracy.pdparams'}: no config.yml beside it, so crnn assumes "
+        "PaddleOCR's defaults: dictionary ic15 (0-9a-z, no space) and input 3x32x100; put the training "
+        "config.yml beside the checkpoint if the model was trained otherwise\n"
+    )
+    shutil.copy(mv3_dir / "best_accuracy.pdparams", tmp_path / "best_accuracy.pdparams")
+    (tmp_path / "config.yml").write_text(
+        "Global: {character_dict_path: null}\n"
+        "Eval: {dataset: {transforms: [{RecResizeImg: {image_shape: [3, 32, 100]}}]}}\n"
+    )
+    with_config = subprocess.run(
+        [*crnn, "--model", str(tmp_path / "best_accuracy.pdparams"), str(paths[0])],
+        capture_output=True,
+        text=True,
+    )
+    assert with_config.returncode == 0 and with_config.stderr == ""
+    assert with_config.stdout.split("\t")[1:] == bare.stdout.split("\t")[1:]

@@ -288,6 +288,16 @@ def test_override_errors_name_the_override(paddle_yml: Path) -> None:
         ConfigError, match=r"^Global\.epoch_nmu: unknown key.*override -o Global\.epoch_nmu=3"
     ):
         load_config(paddle_yml, ["Global.epoch_nmu=3"])
+    with pytest.raises(ConfigError) as err:
+        load_config(paddle_yml, ["Global.character_dict_path=nope.txt"])
+    assert str(err.value).startswith(
+        "Global.character_dict_path: 'nope.txt' is neither a built-in dictionary"
+    )
+    assert str(err.value).endswith("(in override -o Global.character_dict_path=nope.txt)")
+    # A misspelt section: the override made it, so the override is to blame, not the file.
+    with pytest.raises(ConfigError) as err:
+        load_config(paddle_yml, ["Global.epoch_num=2", "Globl.epoch_num=3"])
+    assert str(err.value) == "Globl: unknown key; did you mean 'Global'? (in override -o Globl.epoch_num=3)"
     with pytest.raises(ConfigError, match="must look like Key.sub=value"):
         load_config(paddle_yml, ["Global.epoch_num"])
     with pytest.raises(ConfigError, match="needs a list index"):

@@ -92,3 +92,52 @@ def test_unreadable_file(tmp_path):
     p.chmod(0)
     with pytest.raises(ImageError, match="locked.png"):
         load_image(p)
+
+
+def _with_bad_iccp(png: bytes) -> bytes:
+    """``png`` with an iCCP chunk whose profile has an invalid rendering intent (as SVT's files do)."""
+    import struct
+    import zlib
+
+    profile = bytearray(132)
+    profile[0:4] = struct.pack(">I", 132)
+    profile[36:40] = b"acsp"
+    profile[64:68] = struct.pack(">I", 0x1000000)  # rendering intent: libpng warns "invalid"
+    body = b"ICC Profile\x00\x00" + zlib.compress(bytes(profile))
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body
+    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 12 + 13
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+DECODE_SCRIPT = """
+import sys
+from crnn_cli.core.images import load_image
+for path in sys.argv[1:]:
+    try:
+        print(path, load_image(path).sum())
+    except Exception as exc:
+        print(path, "error", exc)
+"""
+
+
+def test_png_colour_profile_warnings_stay_off_stderr(tmp_path):
+    """libpng's iCCP warnings (printed by C code on fd 2) never reach the user; damaged files still fail."""
+    import subprocess
+    import sys
+
+    arr = np.random.default_rng(1).integers(0, 256, (12, 30, 3), dtype=np.uint8)
+    good = _with_bad_iccp(_png(arr))
+    assert b"iCCP" in good
+    (tmp_path / "good.png").write_bytes(good)
+    (tmp_path / "cut.png").write_bytes(good[: len(good) - 40])  # image data torn off
+    assert np.array_equal(load_image(good), arr)  # the profile changes no pixel
+    run = subprocess.run(
+        [sys.executable, "-c", DECODE_SCRIPT, str(tmp_path / "good.png"), str(tmp_path / "cut.png")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OPENCV_LOG_LEVEL="OFF"),
+    )
+    assert "iCCP" not in run.stderr and "libpng warning" not in run.stderr, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].endswith(str(int(arr.sum()))) and "cut.png error" in lines[1], run.stdout

@@ -118,10 +118,36 @@ def test_resume_continues_the_same_run(tmp_path: Path, dynamic: bool) -> None:
     oa, ob = ck.load_checkpoint(a)["optimizer"]["state"], ck.load_checkpoint(b)["optimizer"]["state"]
     assert all(torch.allclose(oa[i]["exp_avg"], ob[i]["exp_avg"], atol=1e-6) for i in oa)
     assert straight["last_eval"]["acc"] == resumed["last_eval"]["acc"]
+    # The smoothed loss goes on across the resume (no cliff in the curves) and reaches the last step.
+    logged = [_train_losses(tmp_path / d / "out") for d in ("a", "b")]
+    assert set(logged[0]) == {10, 12} and set(logged[1]) == {7, 10, 12}
+    assert logged[1][10] == pytest.approx(logged[0][10], rel=1e-4)
+    assert logged[1][12] == pytest.approx(logged[0][12], rel=1e-4)
     # a different run really is different: the check above can fail
     other = train(config(tmp_path / "c"), ["Global.seed=8"], quiet=True)
     wc = _weights(Path(other["latest"]))
     assert max(float((wc[k] - _weights(a)[k]).abs().max()) for k in wc if wc[k].is_floating_point()) > 1e-3
+
+
+def _train_losses(out: Path) -> dict[int, float]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if r["event"] == "train"}
+
+
+def test_run_stopped_before_any_evaluation_gets_curves(tmp_path: Path) -> None:
+    """--max-steps before the first evaluation: the bar counts to the stop, the curves still appear."""
+    cfg = tiny_config(tmp_path, steps=40, batch=4, hidden=8, eval_size=8, eval_every=20)
+    trainer = TorchTrainer(config_from_dict(cfg), quiet=True)
+    totals: list[int] = []
+    trainer.report.start = lambda total, done: totals.append(total)  # type: ignore[method-assign]
+    try:
+        summary = trainer.fit(stop_at=3)
+    finally:
+        trainer.close()
+    assert totals == [3]  # not the 40 steps of the schedule
+    assert summary["last_eval"] is None and summary["curves"] == str(tmp_path / "out" / "curves.png")
+    assert (tmp_path / "out" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(_train_losses(tmp_path / "out")) == [3]  # print_batch_step is 10: the last step is logged
 
 
 def test_resume_from_checkpoint_alone(tmp_path: Path) -> None:
@@ -146,28 +172,29 @@ SIGNAL_SCRIPT = textwrap.dedent(
 )
 
 
+def _interrupt(command: list[str], folder: Path, when: str, signum: int) -> tuple[int, str, str]:
+    """Run ``command``, send ``signum`` once its stderr shows ``when``: (exit status, stdout, stderr)."""
+    log = folder / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=_env())
+        deadline = time.monotonic() + 90
+        while when not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out, log.read_text()
+
+
 def test_sigterm_saves_a_resumable_checkpoint(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, steps=10, batch=4, hidden=8, eval_size=8, workers=1)
     path = write_config(tmp_path, cfg)
     script = tmp_path / "run.py"
     script.write_text(SIGNAL_SCRIPT, encoding="utf-8")
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(path)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=_env(),
-        )
-        deadline = time.monotonic() + 60
-        while "step 3/" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert proc.poll() is None, log.read_text()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    stderr = log.read_text()
-    assert proc.returncode == 0, stderr
+    code, out, stderr = _interrupt(
+        [sys.executable, str(script), str(path)], tmp_path, "step 3/", signal.SIGTERM
+    )
+    assert code == 0, stderr  # the library returns; the command's exit status is tested below
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["interrupted"] == "SIGTERM" and not summary["finished"]
     assert "SIGTERM received" in stderr and "Resume with: crnn train -c" in stderr
@@ -175,6 +202,38 @@ def test_sigterm_saves_a_resumable_checkpoint(tmp_path: Path) -> None:
     assert state["step"] == summary["steps"] >= 3
     resumed = train(path, [f"Global.max_steps={state['step'] + 2}"], resume=summary["latest"], quiet=True)
     assert resumed["steps"] == state["step"] + 2 and resumed["finished"]
+
+
+def test_ctrl_c_in_crnn_train_saves_then_exits_130(tmp_path: Path) -> None:
+    """`crnn train` (the real command) stops on SIGINT after saving, and says so in its exit status."""
+    cfg = tiny_config(tmp_path, steps=100000, batch=4, hidden=8, eval_size=8)
+    cfg["Global"]["print_batch_step"] = 1
+    path = write_config(tmp_path, cfg)
+    command = [sys.executable, "-m", "crnn_cli", "train", "-c", str(path)]
+    code, out, stderr = _interrupt(command, tmp_path, "step 2/", signal.SIGINT)
+    assert code == 130, stderr
+    summary = json.loads(out)  # stdout is not a terminal: JSON
+    assert summary["interrupted"] == "SIGINT" and not summary["finished"]
+    assert ck.load_checkpoint(summary["latest"])["step"] == summary["steps"] >= 2
+
+
+def test_crnn_train_on_a_terminal_prints_a_readable_summary(tmp_path: Path) -> None:
+    """On a terminal the summary is a few labelled lines, not 2 KB of JSON; --json still gives JSON."""
+    from terminal_util import run_on_terminal
+
+    outputs = []
+    for name, extra in (("text", []), ("json", ["--json"])):  # a folder each: a used one may be refused
+        root = tmp_path / name
+        cfg = write_config(root, tiny_config(root, steps=3, batch=4, hidden=8, eval_size=8))
+        command = [sys.executable, "-m", "crnn_cli", "train", "-c", str(cfg), "-q", *extra]
+        code, text, _ = run_on_terminal(command, "stdout", env=_env())
+        assert code == 0
+        outputs.append(text)
+    text, as_json = outputs
+    assert text.startswith("finished: step 3; 3 steps in "), text
+    assert "eval      step 3: acc" in text and f"latest    {tmp_path / 'text' / 'out' / 'latest.pt'}" in text
+    assert all(len(line) < 200 for line in text.splitlines()) and "{" not in text
+    assert json.loads(as_json)["steps"] == 3
 
 
 DDP_SCRIPT = textwrap.dedent(

@@ -46,12 +46,15 @@ def backends(fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="crnn backends")
+    from crnn_cli.commands.common import table_width
+
+    table = Table(title="crnn backends", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("name", "distribution", "runtime", "capabilities", "file types", "status"):
-        table.add_column(col)
+        table.add_column(col, min_width=len(col))  # headers stay whole in a narrow terminal
     for r in rows:
         status = "[green]available[/]" if r["available"] else f"[red]unavailable[/]: {r['reason']}"
         table.add_row(
@@ -62,4 +65,4 @@ def backends(fmt: str) -> None:
             ", ".join(r["file_types"]),  # type: ignore[arg-type]
             status,
         )
-    Console(width=140).print(table)
+    Console(width=table_width()).print(table)

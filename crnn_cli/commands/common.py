@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,6 +34,14 @@ class LazyConsole:
 def stderr_console(quiet: bool = False) -> Any:
     """A rich console on stderr; silent with --quiet."""
     return LazyConsole(quiet)
+
+
+def table_width() -> int | None:
+    """Width to render stdout's tables at: None lets rich take the terminal's width (or COLUMNS), so a
+    table fits the window; a file or pipe has no width, so there each row stays on one line."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return 1000
 
 
 def progress_enabled(quiet: bool) -> bool:

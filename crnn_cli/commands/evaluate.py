@@ -291,19 +291,19 @@ def evaluate(
         console.print(f"crnn: report written to {page}", markup=False)
     failed = False
     if threshold is not None and not result["passed"]:
-        console.print(
-            f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", markup=False
-        )
+        # Even under -q: a failed gate says why, in one line.
+        click.echo(f"crnn: mean accuracy {mean_acc:.2%} is below --fail-under {threshold:.2%}", err=True)
         failed = True
+    # Each reason for exit 1 says so on stderr, also under -q.
     if skipped:
-        console.print(f"crnn: {len(skipped)} dataset(s) could not be evaluated", markup=False)
+        click.echo(f"crnn: {len(skipped)} dataset(s) could not be evaluated", err=True)
         failed = True
     bad = sum(r.bad_samples for r in reports)
     if bad and not allow_unreadable:
-        console.print(
+        click.echo(
             f"crnn: {bad} sample(s) could not be read and were counted as wrong; "
             "fix the data, or pass --allow-unreadable to accept that",
-            markup=False,
+            err=True,
         )
         failed = True
     if failed:
@@ -383,6 +383,8 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from crnn_cli.commands.common import table_width
+
     table = Table(
         title=f"crnn eval: {Path(result['model']).name} on {result['backend']}, protocol {result['protocol']}"
         + (f" (filter {result['filter']})" if result["protocol"] == "benchmark" else ""),
@@ -405,9 +407,9 @@ def render(result: dict[str, Any], fmt: str, color: bool = True) -> str:
             "",
         )
     buf = io.StringIO()
-    Console(file=buf, width=110, force_terminal=color and sys.stdout.isatty(), color_system="auto").print(
-        table
-    )
+    Console(
+        file=buf, width=table_width(), force_terminal=color and sys.stdout.isatty(), color_system="auto"
+    ).print(table)
     for line in notes(result):
         buf.write(line + "\n")
     return buf.getvalue()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from typing import Any
 
 import click
@@ -96,7 +98,10 @@ def recognize(
     shape = parse_image_shape(image_shape) if image_shape else None
     console = stderr_console(quiet)
     stdin = sys.stdin.buffer if "-" in inputs else None
-    paths = expand_inputs(inputs, recursive, stdin)
+    paths: Any = expand_inputs(inputs, recursive, stdin)
+    show_progress = progress_enabled(quiet)
+    if show_progress and stdin is None:
+        paths = list(paths)  # a folder walk is quick beside recognition; the bar gets a total and an ETA
     rec = Recognizer(
         model,
         backend,
@@ -122,18 +127,11 @@ def recognize(
     out = sys.stdout
     progress: Any = None
     task = None
-    if progress_enabled(quiet):
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("recognizing {task.completed} images ({task.fields[failed]} failed)"),
-            TimeElapsedColumn(),
-            console=console.real,
-            transient=True,
-        )
+    started = time.monotonic()
+    if show_progress:
+        progress = _progress(console.real, len(paths) if isinstance(paths, list) else None)
         progress.start()
-        task = progress.add_task("recognize", total=None, failed=0)
+        task = progress.add_task("recognize", total=len(paths) if isinstance(paths, list) else None, failed=0)
     if fmt == "tsv":
         out.write("path\ttext\tconfidence\n")
     try:
@@ -171,9 +169,56 @@ def recognize(
             f"crnn: warning: {notices} inputs in all do not look like cropped text lines", markup=False
         )
     if done == 0:
-        console.print("crnn: no images found in the given inputs", markup=False)
+        console.print(
+            f"crnn: no images found in the given inputs{_recursive_hint(inputs, recursive)}", markup=False
+        )
         sys.exit(1)
+    if show_progress:
+        seconds = time.monotonic() - started
+        console.print(
+            f"crnn: {done - failed} of {done} images recognized in {seconds:.1f} s "
+            f"({done / max(seconds, 1e-9):.1f} img/s)" + (f", {failed} failed" if failed else ""),
+            markup=False,
+        )
     if failed:
         if not quiet:
             console.print(f"crnn: {failed} of {done} inputs failed", markup=False)
         sys.exit(1)
+
+
+def _progress(console: Any, total: int | None) -> Any:
+    """A bar with count, rate and ETA when the number of inputs is known; a counter when it is not."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.0f} img/s" if task.speed else "? img/s")
+
+    failed = TextColumn("{task.fields[failed]} failed")
+    if total is None:
+        columns = [SpinnerColumn(), TextColumn("recognizing {task.completed} images"), Rate(), failed]
+        return Progress(*columns, TimeElapsedColumn(), console=console, transient=True)
+    columns = [TextColumn("recognizing"), BarColumn(), MofNCompleteColumn(), Rate(), failed]
+    return Progress(*columns, TimeRemainingColumn(), console=console, transient=True)
+
+
+def _recursive_hint(inputs: tuple[str, ...], recursive: bool) -> str:
+    """'; DIR holds images in subfolders: add -r' when a folder given without -r has images deeper down."""
+    if recursive:
+        return ""
+    from crnn_cli.commands.inputs import walk_images
+
+    for item in inputs:
+        if item != "-" and os.path.isdir(item) and next(walk_images(item, True), None) is not None:
+            return f"; {item} holds images in subfolders only: add -r (--recursive) to read them"
+    return ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from typing import Any
 
 import click
@@ -84,6 +86,12 @@ class TrainCommand(click.Command):
     "(refused otherwise, so two runs never mix).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as one JSON object (the default when stdout is not a terminal).",
+)
 def train(
     config: str | None,
     overrides: tuple[str, ...],
@@ -93,9 +101,11 @@ def train(
     backend: str,
     overwrite: bool,
     quiet: bool,
+    as_json: bool,
 ) -> None:
     """Train a CRNN. Metrics go to <save_model_dir>/metrics.jsonl, a training-curve PNG beside it, and
-    best_accuracy.pt / latest.pt checkpoints (atomic, resumable). Ctrl-C or SIGTERM saves latest.pt and stops.
+    best_accuracy.pt / latest.pt checkpoints (atomic, resumable). Ctrl-C or SIGTERM saves latest.pt and
+    stops with exit status 130 or 143. The summary goes to stdout: readable text on a terminal, else JSON.
 
     \b
     Several processes (DDP):
@@ -115,4 +125,54 @@ def train(
         kw["overwrite"] = True
     summary = impl.train(config, list(overrides), resume, **kw)  # type: ignore[attr-defined]
     if summary:
-        click.echo(json.dumps(summary, default=str))
+        if as_json or not sys.stdout.isatty():
+            click.echo(json.dumps(summary, default=str))
+        else:
+            click.echo(describe(summary))
+    if summary and summary.get("interrupted"):
+        # Saved and resumable, but not done: a script or scheduler must not take it for a finished run.
+        sys.exit(128 + signal.Signals[summary["interrupted"]].value)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{seconds:.1f} s")
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """The training summary as a few lines for a person (the JSON holds everything)."""
+    if summary["finished"]:
+        state = "finished"
+    elif summary.get("interrupted"):
+        state = f"interrupted ({summary['interrupted']})"
+    else:
+        state = "stopped"
+    run = summary["steps_this_run"]
+    epochs = f" ({summary['epoch']} epochs done)" if summary["epoch"] else ""
+    lines = [
+        f"{state}: step {summary['steps']}{epochs}; {run} step{'s' if run != 1 else ''} in "
+        f"{_duration(summary['seconds'])}, {summary['samples_per_second']:.1f} samples/s"
+    ]
+    if summary.get("loss") is not None:
+        lines.append(f"loss      {summary['loss']:.4f} (smoothed)")
+    if summary.get("skipped_steps"):
+        lines.append(f"skipped   {summary['skipped_steps']} steps (non-finite loss or gradients)")
+    last = summary.get("last_eval")
+    if last:
+        lines.append(
+            f"eval      step {last['step']}: acc {last['acc']:.4f}, 1-NED {last['norm_edit_dis']:.4f} "
+            f"({last['count']} samples)"
+        )
+    best = summary.get("best") or {}
+    if best.get("value") is not None:
+        lines.append(
+            f"best      {best['metric']} {best['value']:.4f} at step {best['step']}: {summary['best_path']}"
+        )
+    lines.append(f"latest    {summary['latest']}")
+    lines.append(f"metrics   {summary['metrics']}")
+    if summary.get("curves"):
+        lines.append(f"curves    {summary['curves']}")
+    if summary.get("resume_command"):
+        lines.append(f"resume    {summary['resume_command']}")
+    return "\n".join(lines)

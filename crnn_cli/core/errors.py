@@ -39,5 +39,9 @@ class ConfigError(UsageError):
     """A configuration file or override names an unknown key or holds a wrong type."""
 
 
+class CrnnWarning(UserWarning):
+    """Something crnn assumed that the user should know about; the CLI prints it as one line."""
+
+
 class UnsafeFileError(CrnnError):
     """A file tried to do something a data file must not do (e.g. a pickle that imports code)."""

@@ -149,6 +149,36 @@ def _to_bgr8(img: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def _without_iccp(data: bytes) -> bytes:
+    """A PNG's bytes without its iCCP (colour profile) chunk; other data as it is.
+
+    libpng checks an embedded profile and prints "libpng warning: iCCP: ..." straight to the process's
+    stderr for the many files whose profile is slightly off (SVT has dozens), which breaks progress
+    bars and cannot be silenced per call. OpenCV never applies the profile, so dropping the chunk
+    changes no pixel; damaged image data still fails as before.
+    """
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return data
+    at, n, cut = 8, len(data), []
+    while at + 8 <= n:  # the profile comes before the image data: only the first chunks are read
+        length = struct.unpack(">I", data[at : at + 4])[0]
+        kind = data[at + 4 : at + 8]
+        end = at + 12 + length  # length, type, data, CRC
+        if kind in (b"IDAT", b"IEND") or end > n:
+            break
+        if kind == b"iCCP":
+            cut.append((at, end))
+        at = end
+    if not cut:
+        return data
+    parts, prev = [], 0
+    for start, end in cut:
+        parts.append(data[prev:start])
+        prev = end
+    parts.append(data[prev:])
+    return b"".join(parts)
+
+
 def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") -> np.ndarray:
     """Decode encoded image bytes to H x W x 3 uint8 BGR. Raises ImageError naming ``name``."""
     data = bytes(data)
@@ -164,7 +194,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
             )
         if w == 0 or h == 0:
             raise ImageError(f"{name}: image header says {w}x{h} pixels")
-    buf = np.frombuffer(data, dtype=np.uint8)
+    buf = np.frombuffer(_without_iccp(data), dtype=np.uint8)
     is_jpeg = data[:2] == b"\xff\xd8"
     try:
         # JPEGs: IMREAD_COLOR applies EXIF orientation and converts CMYK; they carry no alpha anyway.

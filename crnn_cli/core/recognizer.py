@@ -166,6 +166,12 @@ def resolve_metadata(
     else:
         charset = load_charset(None)
     if num_classes is not None:
+        if dictionary is not None and meta.characters is not None and charset.num_classes != num_classes:
+            raise UsageError(
+                f"{source} carries its own dictionary ({len(meta.characters)} symbols); --dict's dictionary "
+                f"'{charset.name}' gives {charset.num_classes} classes but the model predicts {num_classes}: "
+                "drop --dict"
+            )
         charset.check_classes(num_classes, source)
     return meta.with_charset(charset)
 

@@ -95,6 +95,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> tuple[dict
             elif isinstance(node, dict):
                 if node.get(part) is None:
                     node[part] = {}  # creates a section the file left out, e.g. Global.ema
+                    origins.setdefault(where, f"override -o {text}")  # a misspelt one is this override's
                 node = node[part]
             else:
                 raise ConfigError(f"override '{text}': '{where}' is a {type(node).__name__}, not a section")
@@ -147,12 +148,27 @@ def config_from_dict(
     data, origins = apply_overrides(dict(raw), overrides)
     sources = _Sources(source, origins)
     config = build(TrainConfig, data, "", sources)
+    _check_dictionary(config.Global.character_dict_path, sources)
     # Transform lists are free-form in the schema; check each operation's options now, with their paths.
     if config.Train is not None:
         _check_transforms(config.Train.dataset, "Train.dataset", sources)
     if config.Eval is not None:
         _check_transforms(config.Eval.dataset, "Eval.dataset", sources)
     return config
+
+
+def _check_dictionary(spec: str | None, sources: _Sources) -> None:
+    """A dictionary that is neither built in nor a file fails here, naming the key and where it was set."""
+    from crnn_cli.core.charset import BUILTIN_DICTIONARIES
+
+    if spec is None or spec in BUILTIN_DICTIONARIES or Path(spec).is_file():
+        return
+    where = "" if Path(spec).is_absolute() else f"; relative paths start at the current folder {Path.cwd()}"
+    raise _fail(
+        "Global.character_dict_path",
+        f"'{spec}' is neither a built-in dictionary ({', '.join(BUILTIN_DICTIONARIES)}) nor a file{where}",
+        sources,
+    )
 
 
 def _check_transforms(ds: DatasetConfig, path: str, sources: _Sources) -> None:

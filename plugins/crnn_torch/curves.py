@@ -25,8 +25,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def plot_curves(records: Iterable[Mapping[str, Any]], out: str | Path, title: str = "") -> Path:
-    """Write a PNG with training loss + learning rate (top) and eval accuracy / edit distance (bottom)."""
+def draw_curves(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
+    """A matplotlib Figure: training loss + learning rate (top), eval accuracy / edit distance (bottom).
+
+    Legends sit above their axes, outside the plotted area, so they never hide the newest points.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)  # never needs a display; a no-op if Agg is already chosen
@@ -34,17 +37,19 @@ def plot_curves(records: Iterable[Mapping[str, Any]], out: str | Path, title: st
 
     train = [r for r in records if r.get("event") == "train"]
     evals = [r for r in records if r.get("event") == "eval"]
-    fig = Figure(figsize=(8, 6), dpi=100)
+    fig = Figure(figsize=(8, 6.4), dpi=100)
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
+    above = {"loc": "lower left", "bbox_to_anchor": (0.0, 1.0), "ncol": 2, "fontsize": 8, "frameon": False}
     if train:
         steps = [r["step"] for r in train]
-        ax_loss.plot(steps, [r["loss"] for r in train], color="tab:blue", lw=1.2, label="loss")
         values = [r["loss"] for r in train]
+        lines = ax_loss.plot(steps, values, color="tab:blue", lw=1.2, label="loss (smoothed)")
         if min(values) > 0 and max(values) / min(values) > 20:  # log only when the loss spans decades
             ax_loss.set_yscale("log")
         ax_lr = ax_loss.twinx()
-        ax_lr.plot(steps, [r["lr"] for r in train], color="tab:gray", lw=0.8, ls="--", label="lr")
+        lines += ax_lr.plot(steps, [r["lr"] for r in train], color="tab:gray", lw=0.8, ls="--", label="lr")
         ax_lr.set_ylabel("learning rate", color="tab:gray")
+        ax_loss.legend(lines, [str(line.get_label()) for line in lines], **above)
     ax_loss.set_ylabel("CTC loss")
     ax_loss.grid(alpha=0.3)
     if evals:
@@ -57,7 +62,10 @@ def plot_curves(records: Iterable[Mapping[str, Any]], out: str | Path, title: st
             color="tab:orange",
             label="1 - norm. edit distance",
         )
-        ax_acc.legend(loc="lower right", fontsize=8)
+        ax_acc.legend(**above)
+    else:
+        ax_acc.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", color="gray",
+                    transform=ax_acc.transAxes)  # fmt: skip
     ax_acc.set_ylim(0, 1.02)
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("eval")
@@ -65,9 +73,14 @@ def plot_curves(records: Iterable[Mapping[str, Any]], out: str | Path, title: st
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(records: Iterable[Mapping[str, Any]], out: str | Path, title: str = "") -> Path:
+    """Write ``draw_curves`` as a PNG, atomically (a viewer never reads a half-written file)."""
+    fig = draw_curves(records, title)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so a viewer never reads a half-written PNG.
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     mask = os.umask(0)
     os.umask(mask)

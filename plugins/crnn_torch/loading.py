@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from crnn_cli.core.charset import load_charset
-from crnn_cli.core.errors import ConfigError, ModelError
+from crnn_cli.core.errors import ConfigError, CrnnWarning, ModelError
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.pdparams import load_pdparams, resolve_pdparams_path
 
@@ -97,6 +98,19 @@ def load_paddle_checkpoint(
     model, report = build_from_paddle(state, strict=True)
     cfg = paddle_config_near(pdparams, config)
     meta = paddle_metadata(int(model.num_classes), model.arch, cfg, base_dir=pdparams.parent, **meta_options)
+    assumed = []  # said once the defaults fit the model (a misfit is an error that says enough)
+    if cfg is None and meta_options.get("dictionary") is None:
+        assumed.append("dictionary ic15 (0-9a-z, no space)")
+    if cfg is None and not meta_options.get("image_shape"):
+        assumed.append("input 3x32x100")
+    if assumed:
+        warnings.warn(
+            f"{pdparams}: no config.yml beside it, so crnn assumes PaddleOCR's defaults: "
+            f"{' and '.join(assumed)}; put the training config.yml beside the checkpoint if the model "
+            "was trained otherwise",
+            CrnnWarning,
+            stacklevel=2,
+        )
     return model.eval(), meta, report
 
 

@@ -203,6 +203,8 @@ class TorchTrainer:
         self.best_step: int | None = None
         self.last_eval: dict[str, Any] | None = None
         self.skipped_steps = 0
+        # The smoothed loss's window; saved in checkpoints so that a resumed run's curve goes on smoothly.
+        self.losses: deque[float] = deque(maxlen=g.log_smooth_window)
         self._saved_step: int | None = None
         self._stop_signal: str | None = None
         self._stop_flag = False
@@ -210,6 +212,7 @@ class TorchTrainer:
         self.metrics_path = self.save_dir / "metrics.jsonl"
         self.curves_path = self.save_dir / "curves.png"
         self._records: list[dict[str, Any]] = []
+        self._plotted = -1  # how many records curves.png shows
 
         resume = resume or g.checkpoints
         if resume:
@@ -365,6 +368,7 @@ class TorchTrainer:
             "best": self.best,
             "best_step": self.best_step,
             "skipped_steps": self.skipped_steps,
+            "loss_window": list(self.losses),
         }
         if self.ema is not None:
             out["raw_model"] = raw
@@ -412,6 +416,7 @@ class TorchTrainer:
         self.best, self.best_step = ck.get("best"), ck.get("best_step")
         self.last_eval = ck.get("metrics")
         self.skipped_steps = int(ck.get("skipped_steps", 0))
+        self.losses.extend(float(v) for v in ck.get("loss_window") or ())
         states = ck.get("rng") or []
         if states:
             ckpt_io.restore_rng(states[self.dist.rank % len(states)])
@@ -581,10 +586,14 @@ class TorchTrainer:
             f"eval step {self.step}: acc {result['acc']:.4f} norm_edit_dis {result['norm_edit_dis']:.4f} "
             f"({result['count']} samples); best {key} {best}"
         )
+        self._plot()
+
+    def _plot(self) -> None:
         if self.dist.main:
             from crnn_torch.curves import plot_curves
 
             plot_curves(self._records, self.curves_path, title=str(self.save_dir))
+            self._plotted = len(self._records)
 
     def _eval_due(self) -> bool:
         if self.eval_loader is None:
@@ -650,12 +659,15 @@ class TorchTrainer:
         if self.dist.main and not self._records and self.metrics_path.exists():
             self.metrics_path.unlink()  # a fresh run in a used folder: its old log would mix in
         self._log({"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world})
-        losses: deque[float] = deque(maxlen=g.log_smooth_window)
+        losses = self.losses
         started, seen, start_step = time.monotonic(), 0, self.step
         finished = self.step >= self.total_steps
         stopped_early = False
+        last: tuple[dict[str, Any], dict[str, Any]] | None = None  # the last step's output and batch
+        logged_step = None
         with self._signals():
-            self.report.start(self.total_steps, self.step)
+            end = self.total_steps if stop_at is None else min(self.total_steps, stop_at)
+            self.report.start(end, self.step)
             try:
                 while not finished and not stopped_early:
                     self.train_sampler.set_epoch(self.epoch, self.batch_in_epoch)
@@ -672,8 +684,10 @@ class TorchTrainer:
                             self._log({"event": "skip", "step": self.step, "reason": out["skipped"]})
                         else:
                             losses.append(out["loss"])
+                        last = (out, batch)
                         if self.step % g.print_batch_step == 0 and losses:
                             self._log_train(out, batch, losses, seen, started)
+                            logged_step = self.step
                         self.report.advance(self.step, f"loss {np.mean(losses):.3f}" if losses else "")
                         if self._eval_due():
                             self._eval_and_save()
@@ -688,10 +702,14 @@ class TorchTrainer:
                             self.save(f"iter_epoch_{self.epoch}")
             finally:
                 self.report.stop()
+            if last is not None and losses and logged_step != self.step:
+                self._log_train(*last, losses, seen, started)  # the curves reach the last step
             if finished and self.eval_loader is not None and (self.last_eval or {}).get("step") != self.step:
                 self._eval_and_save()  # a final number for the summary
             elif self._saved_step != self.step:
                 self.save("latest")
+            if self._plotted != len(self._records):
+                self._plot()  # the last steps too, and a run that stopped before its first evaluation
         elapsed = time.monotonic() - started
         latest = ckpt_io.latest_path(self.save_dir)
         summary: dict[str, Any] = {
