@@ -15,11 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from crnn_cli.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from crnn_cli.core.conversion import Quantizer, Reader, Writer
 
 # Capabilities a backend may declare.
 INFER = "infer"
@@ -140,3 +143,14 @@ class Backend(ABC):
 
     def _accepts_dir(self, model: Path) -> bool:
         return False
+
+    # Conversion (core/conversion.py): what this plugin reads, writes and quantizes. Called only by
+    # `crnn convert`, `crnn export` and `crnn backends`; keep them cheap (no runtime imports).
+    def readers(self) -> tuple[Reader, ...]:
+        return ()
+
+    def writers(self) -> tuple[Writer, ...]:
+        return ()
+
+    def quantizers(self) -> tuple[Quantizer, ...]:
+        return ()
