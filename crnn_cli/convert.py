@@ -126,6 +126,10 @@ def source_kind(path: Path) -> str:
 def _check_options(opts: ConvertOptions, found: Plugins) -> Writer:
     """The target's writer; option combinations that cannot work are refused before any model loads."""
     if opts.target not in found.writers:
+        if not found.writers:
+            raise UsageError(
+                f"no installed plugin writes {opts.target!r} (none writes anything; see `crnn backends`)"
+            )
         raise UsageError(f"--to must be one of {', '.join(sorted(found.writers))}, got {opts.target!r}")
     writer = found.writers[opts.target][1]
     writers = [w for _, w in sorted(found.writers.values(), key=lambda item: item[1].target)]

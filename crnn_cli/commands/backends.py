@@ -1,4 +1,5 @@
-"""`crnn backends`: the installed backend plugins and whether each can run here."""
+"""`crnn backends`: the installed backend plugins, what each does (infer, read, write, quantize, train)
+and whether it can run here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 def collect() -> list[dict[str, object]]:
     from crnn_cli.core import registry
+    from crnn_cli.core.backend import INFER, TRAIN
     from crnn_cli.core.errors import BackendError
 
     rows: list[dict[str, object]] = []
@@ -21,6 +23,11 @@ def collect() -> list[dict[str, object]]:
             "file_types": [],
             "available": False,
             "reason": "",
+            "infer": [],  # model file types it runs
+            "read": [],  # source kinds `crnn convert` reads through it
+            "write": [],  # --to formats it writes
+            "quantize": [],  # --to formats it writes in INT8
+            "train": False,
         }
         try:
             backend = registry.load_backend(info.name)
@@ -31,6 +38,11 @@ def collect() -> list[dict[str, object]]:
                 file_types=list(backend.suffixes),
                 available=avail.ok,
                 reason="" if avail.ok else f"{avail.reason}; {avail.hint}".strip("; "),
+                infer=list(backend.suffixes) if INFER in backend.capabilities else [],
+                read=sorted({k for r in backend.readers() for k in r.kinds}),
+                write=sorted(w.target for w in backend.writers()),
+                quantize=sorted(q.target for q in backend.quantizers()),
+                train=TRAIN in backend.capabilities,
             )
         except BackendError as exc:
             row["reason"] = str(exc)
@@ -41,7 +53,8 @@ def collect() -> list[dict[str, object]]:
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def backends(fmt: str) -> None:
-    """List backend plugins: distribution, runtime version, capabilities, available or why not."""
+    """List backend plugins: what each infers (file types), reads and writes (`crnn convert`), quantizes
+    (--int8) and trains, its distribution and runtime version, and whether it is available or why not."""
     rows = collect()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -50,7 +63,7 @@ def backends(fmt: str) -> None:
     from rich.table import Table
 
     table = Table(title="crnn backends")
-    for col in ("name", "distribution", "runtime", "capabilities", "file types", "status"):
+    for col in ("name", "distribution", "runtime", "infer", "read", "write", "quantize", "train", "status"):
         table.add_column(col)
     for r in rows:
         status = "[green]available[/]" if r["available"] else f"[red]unavailable[/]: {r['reason']}"
@@ -58,8 +71,8 @@ def backends(fmt: str) -> None:
             str(r["name"]),
             str(r["distribution"]),
             str(r["version"]),
-            ", ".join(r["capabilities"]),  # type: ignore[arg-type]
-            ", ".join(r["file_types"]),  # type: ignore[arg-type]
+            *(", ".join(r[k]) for k in ("infer", "read", "write", "quantize")),  # type: ignore[arg-type]
+            "yes" if r["train"] else "",
             status,
         )
     Console(width=140).print(table)

@@ -100,6 +100,7 @@ class Writer(ABC):
 
     target: ClassVar[str]
     label: ClassVar[str]  # how messages name the output, e.g. "OpenVINO", "a torch checkpoint"
+    suffix: ClassVar[str] = ""  # the output file's suffix, e.g. ".xml"
     formats: ClassVar[tuple[str, ...]] = (ONNX,)  # graph formats it takes, best first
     runner: ClassVar[str | None] = None  # backend that runs the output (verification); None: not verified
     static_width: ClassVar[bool] = True  # --static-width applies

@@ -70,6 +70,7 @@ class OnnxReader(Reader):
 class OnnxWriter(Writer):
     target: ClassVar[str] = "onnx"
     label: ClassVar[str] = "ONNX"
+    suffix: ClassVar[str] = ".onnx"
     runner: ClassVar[str | None] = "onnxruntime"
 
     def availability(self) -> Availability:

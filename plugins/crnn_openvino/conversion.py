@@ -27,6 +27,7 @@ NNCF_HINT = "pip install nncf"
 class OpenVinoWriter(Writer):
     target: ClassVar[str] = "openvino"
     label: ClassVar[str] = "OpenVINO"
+    suffix: ClassVar[str] = ".xml"
     formats: ClassVar[tuple[str, ...]] = (PDMODEL, ONNX)
     runner: ClassVar[str | None] = "openvino"
     fp16: ClassVar[bool] = True

@@ -40,7 +40,7 @@ def is_pir_json(path: Path) -> bool:
 class PaddleBackend(Backend):
     name: ClassVar[str] = "paddle"
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
-    suffixes: ClassVar[tuple[str, ...]] = (".pdmodel",)  # and PIR .json, by content (accepts)
+    suffixes: ClassVar[tuple[str, ...]] = (".pdmodel", ".json")  # a .json only if a PIR program
     priority: ClassVar[int] = 40  # OpenVINO (30) stays the default for a legacy .pdmodel
     distributions: ClassVar[tuple[str, ...]] = ("paddlepaddle", "paddlepaddle-gpu")
 

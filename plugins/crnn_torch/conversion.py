@@ -83,6 +83,7 @@ class TorchReader(Reader):
 class TorchWriter(Writer):
     target: ClassVar[str] = "torch"
     label: ClassVar[str] = "a torch checkpoint"
+    suffix: ClassVar[str] = ".pt"
     formats: ClassVar[tuple[str, ...]] = (TORCH,)
     static_width: ClassVar[bool] = False
     needs: ClassVar[str] = "--to torch needs a PaddleOCR .pdparams training checkpoint"
