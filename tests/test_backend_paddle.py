@@ -147,3 +147,13 @@ def test_a_pir_folder_without_paddle_names_the_backend_and_the_conversion(
     assert code == 1 and out == ""
     assert "backend 'paddle' is not available: paddlepaddle is not installed" in err
     assert f"crnn convert {model} --to onnx -o inference_pir.onnx" in err
+
+
+@pytest.mark.shared
+@needs_paddle
+def test_auto_keeps_openvino_for_a_legacy_pdmodel_and_takes_paddle_for_pir(mv3_dir: Path) -> None:
+    from crnn_cli.core.autoselect import candidates
+
+    assert [b.name for b in candidates(mv3_dir / "inference_legacy")] == ["openvino"]
+    assert [b.name for b in candidates(mv3_dir / "inference_pir")] == ["paddle"]
+    assert load_backend("paddle").accepts(mv3_dir / "inference_legacy")  # --backend paddle runs it

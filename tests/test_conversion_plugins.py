@@ -266,3 +266,21 @@ def test_the_cli_works_with_every_plugin_blocked(tmp_path: Path) -> None:
     conversion = run("convert", tiny, "--to", "onnx", "-o", tmp_path / "out.onnx")
     assert conversion.returncode == 2
     assert "no installed plugin writes 'onnx'" in conversion.stderr, conversion.stderr
+
+
+def test_backends_lists_what_each_plugin_infers_reads_writes_quantizes_and_trains() -> None:
+    from click.testing import CliRunner
+
+    from crnn_cli.commands.backends import backends
+
+    result = CliRunner().invoke(backends, ["--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert (rows["onnxruntime"]["read"], rows["onnxruntime"]["write"]) == (["onnx"], ["onnx"])
+    assert rows["onnxruntime"]["quantize"] == ["onnx"] and rows["onnxruntime"]["infer"] == [".onnx"]
+    assert (rows["openvino"]["write"], rows["openvino"]["quantize"]) == (["openvino"], ["openvino"])
+    assert rows["torch"]["read"] == ["checkpoint", "pdparams"] and rows["torch"]["write"] == ["torch"]
+    assert rows["torch"]["train"] and not rows["openvino"]["train"]
+    assert rows["paddle"]["read"] == ["paddle"] and ".pdmodel" in rows["paddle"]["infer"]
+    table = CliRunner().invoke(backends, [])
+    assert all(col in table.output for col in ("infer", "read", "write", "quantize", "train"))

@@ -125,6 +125,9 @@ class Backend(ABC):
     suffixes: ClassVar[tuple[str, ...]] = ()  # model file types it opens, e.g. (".onnx",)
     priority: ClassVar[int] = 50  # lower wins when several available backends open a file type
     hints: ClassVar[tuple[str, ...]] = ()  # performance hints it takes; --backend auto tries each
+    # --backend auto considers it only for models no other backend opens (a runtime that is slow to
+    # start and there to compare against, not to be timed on every first run)
+    auto_fallback: ClassVar[bool] = False
     # pip distributions of the runtime: --backend auto reads their version from package metadata
     # instead of importing the runtime (OpenVINO takes 0.2 s to import) when the choice is remembered
     distributions: ClassVar[tuple[str, ...]] = ()

@@ -42,6 +42,7 @@ class PaddleBackend(Backend):
     capabilities: ClassVar[frozenset[str]] = frozenset({INFER})
     suffixes: ClassVar[tuple[str, ...]] = (".pdmodel", ".json")  # a .json only if a PIR program
     priority: ClassVar[int] = 40  # OpenVINO (30) stays the default for a legacy .pdmodel
+    auto_fallback: ClassVar[bool] = True  # --backend auto runs a .pdmodel on OpenVINO, as before
     distributions: ClassVar[tuple[str, ...]] = ("paddlepaddle", "paddlepaddle-gpu")
 
     def availability(self) -> Availability:
