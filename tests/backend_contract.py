@@ -46,6 +46,15 @@ def tiny_onnx(
     return make_tiny_onnx(folder / "tiny.onnx", cls.num_classes, cls.height, cls.channels, props=props)
 
 
+def available_backend(name: str) -> Backend:
+    """The registered backend, skipping with its own reason when its runtime is missing here."""
+    backend = load_backend(name)  # a plugin that fails to import is a failure, not a skip
+    avail = backend.availability()
+    if not avail.ok:
+        pytest.skip(avail.message(name))
+    return backend
+
+
 class BackendContract:
     """Behaviour shared by all backends. Subclasses set ``backend_name`` and may override fixtures."""
 
@@ -65,11 +74,7 @@ class BackendContract:
     @pytest.fixture(scope="class")
     @classmethod
     def backend(cls) -> Backend:
-        backend = load_backend(cls.backend_name)  # a plugin that fails to import is a failure, not a skip
-        avail = backend.availability()
-        if not avail.ok:
-            pytest.skip(avail.message(cls.backend_name))
-        return backend
+        return available_backend(cls.backend_name)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -239,11 +244,7 @@ class ConversionContract:
     @pytest.fixture(scope="class")
     @classmethod
     def backend(cls) -> Backend:
-        backend = load_backend(cls.backend_name)
-        avail = backend.availability()
-        if not avail.ok:
-            pytest.skip(avail.message(cls.backend_name))
-        return backend
+        return available_backend(cls.backend_name)
 
     @pytest.fixture(scope="class")
     @classmethod

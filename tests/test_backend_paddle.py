@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backend_contract import BackendContract
-from click.testing import CliRunner
+from cli_util import run_crnn
 from models_util import FEATURES, tiny_weights
 
-from crnn_cli.cli import main
 from crnn_cli.core.backend import Availability, Session
 from crnn_cli.core.registry import load_backend
 
@@ -23,8 +22,10 @@ needs_paddle = pytest.mark.skipif(not PADDLE.ok, reason=PADDLE.message("paddle")
 def make_tiny_paddle(folder: Path, num_classes: int = 37, height: int = 32, channels: int = 3) -> Path:
     """The tiny model of models_util.py (same weights) saved by Paddle as an inference model (PIR .json
     with Paddle 3): x N, C, H, W (N and W dynamic) -> probabilities N, W // 4, classes."""
-    import paddle
-    from paddle import nn
+    from crnn_paddle.paddle_inference import quiet_import
+
+    paddle = quiet_import("paddle")  # without its ccache warning
+    nn = paddle.nn
 
     w = tiny_weights(channels, num_classes)
 
@@ -70,14 +71,7 @@ class TestPaddleBackend(BackendContract):
         assert dict(session.info.props) == {}
 
 
-def crnn(*args: object) -> tuple[int, str, str]:
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue().decode(), err.getvalue().decode()
+crnn = run_crnn
 
 
 @pytest.mark.shared

@@ -14,22 +14,15 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from click.testing import CliRunner  # noqa: E402
 
-from crnn_cli.cli import main  # noqa: E402
+from cli_util import run_crnn  # noqa: E402
+
 from crnn_cli.core.metadata import ModelMetadata  # noqa: E402
 
 CHARS = tuple("0123456789abcdefghijklmnopqrstuvwxyz")
 
 
-def crnn(*args: object) -> tuple[int, str, str]:
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue().decode(), err.getvalue().decode()
+crnn = run_crnn
 
 
 @pytest.fixture(scope="module")

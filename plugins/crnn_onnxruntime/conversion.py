@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from crnn_cli.core.backend import Availability, SessionOptions
 from crnn_cli.core.conversion import (
@@ -29,6 +29,19 @@ from crnn_cli.core.fileio import atomic_path
 from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
 
 ONNX_HINT = "pip install 'crnn[onnxruntime]'"
+
+
+def save_checked(proto: Any, path: Path, props: dict[str, str], what: str, out: Path) -> None:
+    """Save ``proto`` at ``path`` carrying crnn metadata ``props``; ModelError (naming ``what`` and that
+    ``out`` was not written) unless onnx.checker's full check passes."""
+    import onnx
+
+    set_onnx_metadata(proto, props)
+    onnx.save(proto, str(path))
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise ModelError(f"{what} fails onnx.checker: {exc}; {out} was not written") from None
 
 
 def _onnx_availability() -> Availability:

@@ -52,7 +52,7 @@ from crnn_cli.core.calibration import (  # noqa: F401  (re-exported: this module
 )
 from crnn_cli.core.conversion import ConvertOptions, Quantizer
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
-from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
+from crnn_cli.core.metadata import ModelMetadata
 
 ORT_HINT = "pip install onnxruntime"
 # --int8-ops NAME -> op types for ONNX Runtime (None: every type it can quantize), MatMul only with weights
@@ -203,15 +203,10 @@ class OnnxQuantizer(Quantizer):
     ) -> tuple[Path, str, list[str]]:
         import onnx
 
+        from crnn_onnxruntime.conversion import save_checked
+
         candidate = workdir / "int8.onnx"
         method = quantize_onnx(fp32_onnx, candidate, batches, opts.int8_ops, opts.int8_lstm)
-        proto = onnx.load(str(candidate))
-        set_onnx_metadata(proto, meta.to_props())  # the quantizer does not promise to keep them
-        onnx.save(proto, str(candidate))
-        try:
-            onnx.checker.check_model(str(candidate), full_check=True)
-        except Exception as exc:
-            raise ModelError(
-                f"quantized graph fails onnx.checker: {exc}; {opts.out} was not written"
-            ) from None
+        # metadata again: the quantizer does not promise to keep it
+        save_checked(onnx.load(str(candidate)), candidate, meta.to_props(), "quantized graph", opts.out)
         return candidate, method, ["onnx.checker (full check) on the INT8 graph: passed"]
