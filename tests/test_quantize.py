@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_util import run_crnn
 
-from crnn_cli.cli import main
 from crnn_cli.core import calibration as cal
 from crnn_cli.core.images import cv2
 from crnn_cli.core.preprocess import PreprocessConfig
@@ -39,15 +38,7 @@ torch.set_num_threads(1)
 HAS_NNCF = importlib.util.find_spec("nncf") is not None
 
 
-def crnn(*args: object) -> tuple[int, str, str]:
-    """`crnn ARGS` in-process through main()'s error boundary: (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue().decode(), err.getvalue().decode()
+crnn = run_crnn  # `crnn ARGS` in-process: (exit code, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
