@@ -514,7 +514,7 @@ def prepare_models(args: argparse.Namespace, report: Report, worker: PaddleWorke
         return m
 
     def ppocrv4() -> Model | None:
-        from crnn_cli import paddle_inference as pi
+        from crnn_paddle import paddle_inference as pi
 
         src = fixtures / "ppocrv4_rec"
         keys = src / "ppocr_keys_v1.txt"

@@ -46,6 +46,15 @@ def tiny_onnx(
     return make_tiny_onnx(folder / "tiny.onnx", cls.num_classes, cls.height, cls.channels, props=props)
 
 
+def available_backend(name: str) -> Backend:
+    """The registered backend, skipping with its own reason when its runtime is missing here."""
+    backend = load_backend(name)  # a plugin that fails to import is a failure, not a skip
+    avail = backend.availability()
+    if not avail.ok:
+        pytest.skip(avail.message(name))
+    return backend
+
+
 class BackendContract:
     """Behaviour shared by all backends. Subclasses set ``backend_name`` and may override fixtures."""
 
@@ -65,11 +74,7 @@ class BackendContract:
     @pytest.fixture(scope="class")
     @classmethod
     def backend(cls) -> Backend:
-        backend = load_backend(cls.backend_name)  # a plugin that fails to import is a failure, not a skip
-        avail = backend.availability()
-        if not avail.ok:
-            pytest.skip(avail.message(cls.backend_name))
-        return backend
+        return available_backend(cls.backend_name)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -205,3 +210,152 @@ class BackendContract:
         with pytest.raises(ModelError):
             list(session.run_many([self.batch(2), self.batch(2).astype(np.float64)]))
         assert session.run(self.batch(1)).shape[0] == 1  # and still works afterwards
+
+
+# -- conversion: readers and writers ---------------------------------------------------------------------
+
+
+class ConversionContract:
+    """What a plugin's readers and writers promise `crnn convert` (core/conversion.py).
+
+    Usage::
+
+        class TestMyConversion(ConversionContract):
+            backend_name = "mybackend"
+            source_kind = "mykind"           # what its reader calls a source; None: it has no reader
+
+            @pytest.fixture(scope="class")
+            @classmethod
+            def source(cls, tmp_path_factory):  # a file its reader reads (only with a reader)
+                ...
+
+    Writers that take ONNX write the tiny ONNX model (tests/models_util.py); the output must run on the
+    writer's ``runner`` backend, match the numpy reference, carry the metadata, and be refused (OUT left
+    alone) when it disagrees with the reference. A reader must make an ONNX graph that computes what its
+    reference does, with a dictionary in its metadata.
+    """
+
+    backend_name: ClassVar[str]
+    source_kind: ClassVar[str | None] = None
+    num_classes: ClassVar[int] = 37
+    height: ClassVar[int] = 32
+    channels: ClassVar[int] = 3
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def backend(cls) -> Backend:
+        return available_backend(cls.backend_name)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def tiny(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return tiny_onnx(cls, tmp_path_factory, tiny_metadata(cls.num_classes, cls.height).to_props())  # type: ignore[arg-type]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source(cls) -> Path:
+        pytest.skip(f"{cls.backend_name}: no reader under test (source_kind is None)")
+
+    def _onnx_writers(self, backend: Backend) -> list:  # type: ignore[type-arg]
+        from crnn_cli.core.conversion import ONNX
+
+        writers = [w for w in backend.writers() if ONNX in w.formats]
+        if not writers:
+            pytest.skip(f"{self.backend_name} has no writer that takes ONNX")
+        return writers
+
+    def _model(self, tiny: Path, shift: float = 0.0):  # type: ignore[no-untyped-def]
+        from crnn_cli.core.conversion import ONNX, SourceModel
+
+        meta = tiny_metadata(self.num_classes, self.height)
+        return SourceModel(
+            "onnx",
+            tiny,
+            ONNX,
+            meta,
+            lambda b: reference_forward(b, self.num_classes).astype(np.float32) + shift,
+        )
+
+    def _write(self, writer, model, out: Path, **options):  # type: ignore[no-untyped-def]
+        import tempfile
+
+        from crnn_cli.convert import ConvertOptions, ConvertSummary, write_verified
+
+        opts = ConvertOptions(target=writer.target, out=out, **options)
+        writer.check(opts)
+        summary = ConvertSummary("tiny", "onnx", writer.target, out, model.metadata)
+        with tempfile.TemporaryDirectory() as work:
+            write_verified(writer, model, opts, summary, Path(work))
+        return summary
+
+    def test_writer_output_runs_on_its_runner_matches_and_describes_itself(
+        self, backend: Backend, tiny: Path, tmp_path: Path
+    ) -> None:
+        for writer in self._onnx_writers(backend):
+            out = tmp_path / f"model{writer.suffix}"
+            summary = self._write(writer, self._model(tiny), out)
+            assert summary.verify is not None and summary.verify.ok, summary.checks
+            assert writer.runner is not None
+            batch = _batch(3, self.channels, self.height, 96, seed=5)
+            with load_backend(writer.runner).open(out, SessionOptions(threads=1)) as session:
+                assert ModelMetadata.from_props(dict(session.info.props)) == tiny_metadata(
+                    self.num_classes, self.height
+                )
+                np.testing.assert_allclose(
+                    session.run(batch), reference_forward(batch, self.num_classes), atol=1e-4, rtol=0
+                )
+
+    def test_writer_output_that_disagrees_is_refused_and_out_left_alone(
+        self, backend: Backend, tiny: Path, tmp_path: Path
+    ) -> None:
+        for writer in self._onnx_writers(backend):
+            out = tmp_path / f"model{writer.suffix}"
+            out.write_bytes(b"the previous model")
+            with pytest.raises(ModelError, match=r"FAILED.*was not written"):
+                self._write(writer, self._model(tiny, shift=1e-3), out)
+            assert out.read_bytes() == b"the previous model"
+            assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+            out.unlink()
+
+    def test_writer_static_width(self, backend: Backend, tiny: Path, tmp_path: Path) -> None:
+        for writer in self._onnx_writers(backend):
+            if not writer.static_width:
+                continue
+            out = tmp_path / f"static{writer.suffix}"
+            model = self._model(tiny)
+            from dataclasses import replace
+
+            model.metadata = replace(model.metadata, width=160, dynamic_width=False)
+            summary = self._write(writer, model, out, static_width=160)
+            assert summary.verify is not None and summary.verify.widths == [160]
+            with load_backend(writer.runner).open(out, SessionOptions(threads=1)) as session:
+                assert session.info.input_shape == (None, self.channels, self.height, 160)
+
+    def test_reader_probes_its_source_and_nothing_else(
+        self, backend: Backend, source: Path, tmp_path: Path
+    ) -> None:
+        assert self.source_kind is not None
+        assert [r.probe(source) for r in backend.readers()].count(self.source_kind) == 1
+        other = tmp_path / "notes.txt"
+        other.write_text("not a model")
+        assert all(r.probe(other) is None for r in backend.readers())
+
+    def test_reader_makes_an_onnx_graph_computing_its_reference(
+        self, backend: Backend, source: Path, tmp_path: Path
+    ) -> None:
+        import onnxruntime as ort
+
+        from crnn_cli.convert import ConvertOptions
+        from crnn_cli.core.verify import verification_batches
+
+        reader = next(r for r in backend.readers() if r.probe(source) == self.source_kind)
+        opts = ConvertOptions(target="onnx", out=tmp_path / "x.onnx")
+        model = reader.read(source, self.source_kind, opts, ["onnx"], tmp_path)  # type: ignore[arg-type]
+        assert model.graph_format == "onnx" and model.reference is not None
+        assert model.metadata.charset() is not None and model.metadata.height
+        sess = ort.InferenceSession(str(model.graph), providers=["CPUExecutionProvider"])
+        for batch in verification_batches(model.metadata.preprocess()):
+            want = model.reference(batch)
+            got = sess.run(None, {sess.get_inputs()[0].name: batch})[0]
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=3e-3)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from crnn_paddle import paddle_inference as pi
 
-from crnn_cli import paddle_inference as pi
 from crnn_cli.cli import main
 from crnn_cli.core.backend import Availability
 from crnn_cli.core.charset import load_charset
@@ -357,23 +357,31 @@ def _shifted(run: Callable[[np.ndarray], np.ndarray], by: float) -> Callable[[np
     return lambda x: run(x) + by
 
 
-def test_write_onnx_with_a_disagreeing_reference_raises_and_writes_nothing(
+def test_write_verified_with_a_disagreeing_reference_raises_and_writes_nothing(
     mv3_onnx: tuple[Path, Run], tmp_path: Path
 ) -> None:
-    from crnn_cli.convert import ConvertOptions, ConvertSummary, write_onnx
+    import tempfile
+
+    from crnn_cli.convert import ConvertOptions, ConvertSummary, plugins, write_verified
+    from crnn_cli.core.conversion import SourceModel
     from crnn_cli.core.metadata import ModelMetadata
 
     src, _ = mv3_onnx
     with Recognizer(src) as rec:
         meta = rec.metadata
+    writer = plugins().writers["onnx"][1]
     existing = tmp_path / "existing.onnx"
     existing.write_bytes(b"the previous model")
     fresh = tmp_path / "fresh.onnx"
     for out in (existing, fresh):
         opts = ConvertOptions(target="onnx", out=out)
         summary = ConvertSummary(str(src), "onnx", "onnx", out, ModelMetadata())
-        with pytest.raises(ModelError, match=r"FAILED.*max \|dp\| = 1\.00e-03.*was not written"):
-            write_onnx(src, meta, opts, _shifted(_ort(src), 1e-3), summary)
+        model = SourceModel("onnx", src, "onnx", meta, _shifted(_ort(src), 1e-3))
+        with (
+            tempfile.TemporaryDirectory() as work,
+            pytest.raises(ModelError, match=r"FAILED.*max \|dp\| = 1\.00e-03.*was not written"),
+        ):
+            write_verified(writer, model, opts, summary, Path(work))
     assert existing.read_bytes() == b"the previous model"
     assert not fresh.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.onnx"]  # no temporary left

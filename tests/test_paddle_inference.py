@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from crnn_paddle import paddle_inference as pi
 
-from crnn_cli import paddle_inference as pi
 from crnn_cli.core.backend import Availability
 from crnn_cli.core.charset import load_charset
 from crnn_cli.core.ctc import decode_greedy
@@ -150,7 +150,7 @@ def test_paddle2onnx_availability_refuses_untrusted_setups(monkeypatch, installe
 
 def test_import_stays_cheap() -> None:
     code = (
-        "import sys, crnn_cli.paddle_inference as m; m.paddle2onnx_available(); m.paddle_available(); "
+        "import sys, crnn_paddle.paddle_inference as m; m.paddle2onnx_available(); m.paddle_available(); "
         "print(sorted(n for n in ('paddle', 'paddle2onnx', 'onnx', 'torch', 'openvino') if n in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,5 @@
-"""INT8: `crnn convert/export ... --int8 --calibration DIR` (plugins/crnn_onnxruntime/quantize.py).
+"""INT8: `crnn convert/export ... --int8 --calibration DIR` (crnn_cli/quantization.py; the quantizers:
+crnn_onnxruntime/quantize.py for ONNX, crnn_openvino/conversion.py for OpenVINO).
 
 The mv3 fixture has random weights, so its word accuracy means nothing; what is tested is the pipeline:
 calibration from a labelled dataset or a bare image folder, a held-out share never used to calibrate,
@@ -9,6 +10,7 @@ a summary that reports accuracy before and after. OpenVINO INT8 needs NNCF: with
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import json
 import shutil
 import sys
@@ -19,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_util import run_crnn
 
-from crnn_cli.cli import main
+from crnn_cli.core import calibration as cal
 from crnn_cli.core.images import cv2
 from crnn_cli.core.preprocess import PreprocessConfig
 from crnn_cli.core.recognizer import Recognizer
@@ -33,18 +35,10 @@ from crnn_onnxruntime import quantize as q  # noqa: E402  (after the skip: needs
 pytestmark = pytest.mark.shared
 torch.set_num_threads(1)
 
-HAS_NNCF = q.find_spec("nncf") is not None
+HAS_NNCF = importlib.util.find_spec("nncf") is not None
 
 
-def crnn(*args: object) -> tuple[int, str, str]:
-    """`crnn ARGS` in-process through main()'s error boundary: (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue().decode(), err.getvalue().decode()
+crnn = run_crnn  # `crnn ARGS` in-process: (exit code, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -245,19 +239,19 @@ def test_bad_calibration_data_is_a_usage_error(mv3_pdparams: Path, tmp_path: Pat
 
 
 def test_holdout_split_is_disjoint_seeded_and_capped() -> None:
-    calib, held = q._split(100, 0.2, 50, seed=0)
+    calib, held = cal._split(100, 0.2, 50, seed=0)
     assert len(held) == 20 and len(calib) == 50 and not set(calib) & set(held)
-    assert q._split(100, 0.2, 50, seed=0) == (calib, held)
-    assert q._split(100, 0.2, 50, seed=1) != (calib, held)
-    assert q._split(10, 0.0, 50, seed=0) == (list(range(10)), [])
-    assert len(q._split(1000, 0.5, 30, seed=0)[1]) == 30  # the holdout is capped too
+    assert cal._split(100, 0.2, 50, seed=0) == (calib, held)
+    assert cal._split(100, 0.2, 50, seed=1) != (calib, held)
+    assert cal._split(10, 0.0, 50, seed=0) == (list(range(10)), [])
+    assert len(cal._split(1000, 0.5, 30, seed=0)[1]) == 30  # the holdout is capped too
 
 
 def test_calibration_batches_group_crops_by_padded_width() -> None:
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (32, w, 3), dtype=np.uint8) for w in [50] * 20 + [150, 150, 300]]
     cfg = PreprocessConfig(height=32, width=100, dynamic_width=True)
-    batches = q.calibration_batches(crops, cfg)
+    batches = cal.calibration_batches(crops, cfg)
     # 50 px crops pad to the minimum width 100; 150 and 300 px ones to multiples of width_step (32).
     assert [b.shape for b in batches] == [(16, 3, 32, 100), (4, 3, 32, 100), (2, 3, 32, 160), (1, 3, 32, 320)]
     assert all(b.dtype == np.float32 for b in batches)

@@ -13,7 +13,13 @@ from crnn_cli.commands.common import stderr_console
 def convert_options(f):  # type: ignore[no-untyped-def]
     for opt in reversed(
         [
-            click.option("--to", "target", type=click.Choice(["onnx", "openvino", "torch"]), required=True),
+            click.option(
+                "--to",
+                "target",
+                required=True,
+                metavar="FORMAT",
+                help="Target format: onnx, openvino, torch, or one a plugin adds (`crnn backends`: write).",
+            ),
             click.option(
                 "-o",
                 "--output",
@@ -127,13 +133,14 @@ def convert(
     config: Path | None,
     fmt: str,
 ) -> None:
-    """Convert SOURCE to ONNX, OpenVINO or a crnn checkpoint.
+    """Convert SOURCE to ONNX, OpenVINO, a crnn checkpoint or a format a plugin writes.
 
     \b
     SOURCE is one of:
       best_accuracy.pdparams (or its prefix/folder)  PaddleOCR training checkpoint, read without Paddle
       a folder with inference.pdmodel|json + .pdiparams  Paddle inference model
       model.onnx                                   an ONNX recognizer from elsewhere (e.g. RapidOCR)
+      anything else an installed plugin reads (`crnn backends`: read)
 
     The output is checked (onnx.checker; the new model against the source on text crops at several
     widths) before it replaces OUT; a failed check writes nothing and exits 1.

@@ -113,6 +113,8 @@ def candidates(model: Path, cheap: bool = False) -> list[Backend]:
         ok = _version(backend) is not None if cheap else backend.availability().ok
         if ok:
             found.append((backend.priority, name, backend))
+    if any(not b.auto_fallback for _, _, b in found):  # e.g. Paddle, when OpenVINO reads the .pdmodel too
+        found = [c for c in found if not c[2].auto_fallback]
     return [b for _, _, b in sorted(found, key=lambda c: (c[0], c[1]))]
 
 

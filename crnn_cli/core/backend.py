@@ -15,11 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from crnn_cli.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from crnn_cli.core.conversion import Quantizer, Reader, Writer
 
 # Capabilities a backend may declare.
 INFER = "infer"
@@ -150,6 +153,9 @@ class Backend(ABC):
     suffixes: ClassVar[tuple[str, ...]] = ()  # model file types it opens, e.g. (".onnx",)
     priority: ClassVar[int] = 50  # lower wins when several available backends open a file type
     hints: ClassVar[tuple[str, ...]] = ()  # performance hints it takes; --backend auto tries each
+    # --backend auto considers it only for models no other backend opens (a runtime that is slow to
+    # start and there to compare against, not to be timed on every first run)
+    auto_fallback: ClassVar[bool] = False
     # pip distributions of the runtime: --backend auto reads their version from package metadata
     # instead of importing the runtime (OpenVINO takes 0.2 s to import) when the choice is remembered
     distributions: ClassVar[tuple[str, ...]] = ()
@@ -180,3 +186,14 @@ class Backend(ABC):
 
     def _accepts_dir(self, model: Path) -> bool:
         return False
+
+    # Conversion (core/conversion.py): what this plugin reads, writes and quantizes. Called only by
+    # `crnn convert`, `crnn export` and `crnn backends`; keep them cheap (no runtime imports).
+    def readers(self) -> tuple[Reader, ...]:
+        return ()
+
+    def writers(self) -> tuple[Writer, ...]:
+        return ()
+
+    def quantizers(self) -> tuple[Quantizer, ...]:
+        return ()

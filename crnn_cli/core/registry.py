@@ -227,11 +227,34 @@ def backend_for_model(model: Path, capability: str = "infer") -> Backend:
             return backend
         unavailable.append(avail.message(name))
     if unavailable:
-        raise BackendError(unavailable[0])
+        raise BackendError(unavailable[0] + _conversion_hint(model))
     raise BackendError(
         f"no installed backend opens '{model}' (by its file type); pass --backend NAME, "
-        "see `crnn backends` for what is installed"
+        "see `crnn backends` for what is installed" + _conversion_hint(model)
     )
+
+
+def _conversion_hint(model: Path) -> str:
+    """'; or convert it ...' when an installed plugin reads ``model`` for `crnn convert` and the ONNX
+    it would write runs here (a PaddleOCR 3.x inference.json without Paddle Inference, say)."""
+    readable = False
+    runner = None
+    for name in backend_names():
+        try:
+            backend = load_backend(name)
+            readable = readable or any(r.probe(model) for r in backend.readers())
+            runner = runner or next((w.runner for w in backend.writers() if w.target == "onnx"), None)
+        except Exception:  # a hint is not worth an error of its own
+            continue
+    if not readable or runner is None:
+        return ""
+    try:
+        if not load_backend(runner).availability().ok:
+            return ""
+    except BackendError:
+        return ""
+    out = (model.name if model.is_dir() else model.stem) + ".onnx"
+    return f"; or convert it once and run the ONNX on {runner}: crnn convert {model} --to onnx -o {out}"
 
 
 def clear_cache() -> None:

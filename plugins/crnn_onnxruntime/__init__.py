@@ -8,13 +8,16 @@ Session options: ``threads`` (intra-op threads, one inter-op thread), ``provider
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
 from crnn_cli.core.registry import distribution_version
+
+if TYPE_CHECKING:
+    from crnn_cli.core.conversion import Quantizer, Reader, Writer
 
 INSTALL_HINT = "pip install onnxruntime  (or onnxruntime-gpu / onnxruntime-openvino for other providers)"
 
@@ -104,3 +107,18 @@ class OnnxRuntimeBackend(Backend):
 
     def open(self, model: Path, options: SessionOptions) -> Session:
         return OnnxRuntimeSession(Path(model), options)
+
+    def readers(self) -> tuple[Reader, ...]:
+        from crnn_onnxruntime.conversion import OnnxReader
+
+        return (OnnxReader(),)
+
+    def writers(self) -> tuple[Writer, ...]:
+        from crnn_onnxruntime.conversion import OnnxWriter
+
+        return (OnnxWriter(),)
+
+    def quantizers(self) -> tuple[Quantizer, ...]:
+        from crnn_onnxruntime.quantize import OnnxQuantizer
+
+        return (OnnxQuantizer(),)

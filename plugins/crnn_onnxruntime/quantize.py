@@ -1,8 +1,8 @@
-"""Post-training INT8 quantization of a converted crnn model, with accuracy measured on held-out crops.
+"""INT8 ONNX through ONNX Runtime's post-training quantization: the quantizer of `--to onnx --int8`.
 
 Input: a verified FP32 ONNX recognizer (what `crnn convert/export` produce) and calibration crops.
 
-* ONNX target: ONNX Runtime static quantization. The graph is first pre-processed (shape inference and
+* ONNX Runtime static quantization. The graph is first pre-processed (shape inference and
   ORT's graph optimisations, as ORT recommends), then quantized in QDQ form: weights int8 per output
   channel, activations uint8 with MinMax ranges from the calibration crops. ORT's CPU provider fuses the
   QDQ pairs into QLinearConv / QLinearMatMul; QDQ is plain ONNX, so OpenVINO can read the file as well.
@@ -23,13 +23,10 @@ Input: a verified FP32 ONNX recognizer (what `crnn convert/export` produce) and 
   Softmax always stays in float: quantized probabilities would move in steps of 1/255 and make
   confidences coarse. ORT has no static int8 LSTM: LSTM nodes are quantized dynamically (int8 weights,
   DynamicQuantizeLSTM) unless ``--float-lstm`` is given.
-* OpenVINO target: NNCF (``pip install nncf``) quantizes the FP32 model read by OpenVINO.
 
-Calibration data (``load_calibration``): a labelled dataset (labels.tsv and friends, or an LMDB: see
-crnn_cli/core/datasets.py) or a folder of crops. A seeded share of it (20 % by default) is held out and
-never used for calibration: the FP32 and the INT8 model both read it through the Recognizer (the same
-preprocessing and decoding as `crnn recognize`), and the report gives word accuracy before and after
-(labelled data), how often the INT8 text equals the FP32 text, and the largest probability change.
+OpenVINO INT8 (NNCF) is the openvino plugin's (crnn_openvino/quantize.py). Calibration data and the
+held-out comparison are the core's (crnn_cli/core/calibration.py, crnn_cli/quantization.py); the names
+re-exported below keep this module's old API.
 """
 
 from __future__ import annotations
@@ -39,25 +36,25 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from crnn_cli.core.charset import Charset
-from crnn_cli.core.ctc import decode_greedy
-from crnn_cli.core.errors import BackendError, DatasetError, ImageError, ModelError, UsageError
-from crnn_cli.core.fileio import atomic_path
-from crnn_cli.core.images import load_image
-from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
-from crnn_cli.core.metrics import Accumulator
-from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
+from crnn_cli.core.backend import Availability
+from crnn_cli.core.calibration import (  # noqa: F401  (re-exported: this module's API before the split)
+    CALIBRATION_BATCH,
+    IMAGE_SUFFIXES,
+    CalibrationData,
+    calibration_batches,
+    load_calibration,
+)
+from crnn_cli.core.conversion import ConvertOptions, Quantizer
+from crnn_cli.core.errors import BackendError, ModelError, UsageError
+from crnn_cli.core.metadata import ModelMetadata
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-CALIBRATION_BATCH = 16  # crops per calibration run; ranges are min/max, so batching only sets speed
-NNCF_HINT = "pip install nncf"
+ORT_HINT = "pip install onnxruntime"
 # --int8-ops NAME -> op types for ONNX Runtime (None: every type it can quantize), MatMul only with weights
 # Relu and MaxPool ride along with Conv (see the module docstring): a quantized Relu becomes the lower end
 # of its Conv's output range and a MaxPool picks among uint8 values, so neither loses anything.
@@ -68,119 +65,17 @@ OP_SETS: dict[str, tuple[list[str] | None, bool]] = {
 }
 
 
-def require_quantizer(target: str) -> None:
-    """Raise BackendError (with the install command) when INT8 output for ``target`` cannot be made here."""
+def availability() -> Availability:
+    """Whether ONNX Runtime's quantization tools are installed (checked without importing them)."""
     if find_spec("onnxruntime") is None or find_spec("onnxruntime.quantization") is None:
-        raise BackendError(
-            "INT8 quantization needs ONNX Runtime's quantization tools: pip install onnxruntime"
-        )
-    if target == "openvino" and find_spec("nncf") is None:
-        raise BackendError(
-            f"INT8 OpenVINO IR is quantized with NNCF, which is not installed: {NNCF_HINT} "
-            "(or use --to onnx --int8: ONNX Runtime's quantizer needs nothing more)"
-        )
+        return Availability(False, reason="ONNX Runtime's quantization tools are missing", hint=ORT_HINT)
+    return Availability(True)
 
 
-# -- calibration data ----------------------------------------------------------------------------------
-
-
-@dataclass
-class CalibrationData:
-    """Crops for calibration and a disjoint held-out share (BGR uint8 arrays)."""
-
-    source: str
-    calibration: list[np.ndarray]
-    holdout: list[np.ndarray]
-    holdout_labels: list[str] | None  # None: the folder had no labels
-    unreadable: int = 0
-
-
-def _split(n: int, holdout: float, max_samples: int, seed: int) -> tuple[list[int], list[int]]:
-    """(calibration indices, held-out indices): disjoint, seeded, each at most ``max_samples``."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_hold = min(int(round(n * holdout)), max_samples)
-    return sorted(order[n_hold:][:max_samples].tolist()), sorted(order[:n_hold].tolist())
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.name[0] != "."
-    )
-
-
-def load_calibration(
-    path: str | os.PathLike[str], holdout: float = 0.2, max_samples: int = 256, seed: int = 0
-) -> CalibrationData:
-    """Read calibration crops from ``path``: a labelled dataset, else every image below the folder.
-
-    A labelled dataset is whatever crnn_cli.core.datasets finds at ``path`` (a label file, an LMDB, or
-    folders of them); its problems are errors, not a reason to fall back to reading bare images.
-    """
-    from crnn_cli.core.datasets import discover_datasets, open_dataset
-
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"calibration data {path} does not exist")
-    dataset = None
-    if not (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
-        try:
-            discover_datasets(path)
-        except DatasetError:
-            pass  # no labels anywhere: a folder of crops
-        else:
-            dataset = open_dataset(path, decode=False)
-    data = CalibrationData(str(path), [], [], None)
-    if dataset is not None:
-        data.holdout_labels = []
-        calib, held = _split(len(dataset), holdout, max_samples, seed)
-        for indices, out, labels in (
-            (calib, data.calibration, None),
-            (held, data.holdout, data.holdout_labels),
-        ):
-            for i in indices:
-                try:
-                    sample = dataset.get(i, decode=True)
-                except ImageError:
-                    data.unreadable += 1
-                    continue
-                out.append(sample.image)
-                if labels is not None:
-                    labels.append(sample.label)
-    else:
-        files = _image_files(path) if path.is_dir() else [path]
-        calib, held = _split(len(files), holdout, max_samples, seed)
-        for indices, out in ((calib, data.calibration), (held, data.holdout)):
-            for i in indices:
-                try:
-                    out.append(load_image(str(files[i])))
-                except ImageError:
-                    data.unreadable += 1
-    if not data.calibration:
-        raise UsageError(
-            f"calibration data {path} gave no readable crops (expected a labelled dataset or image files"
-            + (f"; {data.unreadable} could not be read)" if data.unreadable else ")")
-        )
-    return data
-
-
-def calibration_batches(images: list[np.ndarray], config: PreprocessConfig) -> list[np.ndarray]:
-    """Crops preprocessed exactly as the Recognizer does, grouped by padded width: N x C x H x W each."""
-    pre = Preprocessor(config)
-    by_width: dict[int, list[np.ndarray]] = {}
-    for img in images:
-        x = pre(img)
-        by_width.setdefault(x.shape[2], []).append(x)
-    batches = []
-    for width in sorted(by_width):
-        group = by_width[width]
-        for start in range(0, len(group), CALIBRATION_BATCH):
-            batches.append(np.stack(group[start : start + CALIBRATION_BATCH]))
-    return batches
-
-
-# -- quantizers ----------------------------------------------------------------------------------------
+def require_quantizer(target: str = "onnx") -> None:
+    """Raise BackendError (with the install command) when INT8 ONNX cannot be made here."""
+    if not availability().ok:
+        raise BackendError(f"INT8 quantization needs ONNX Runtime's quantization tools: {ORT_HINT}")
 
 
 @contextlib.contextmanager
@@ -290,200 +185,28 @@ def _quantize_lstm(model: Path, scratch: Path) -> None:
     os.replace(scratch, model)
 
 
-def quantize_openvino(fp32: Path, batches: list[np.ndarray]) -> tuple[Any, str]:
-    """(INT8 ov.Model, description) from ``fp32`` with NNCF's post-training quantization."""
-    require_quantizer("openvino")
-    import nncf
-    import openvino as ov
+class OnnxQuantizer(Quantizer):
+    """`--to onnx --int8`: ONNX Runtime static QDQ (``quantize_onnx``), metadata kept, onnx.checker."""
 
-    model = ov.Core().read_model(str(fp32))
-    items = [b[i : i + 1] for b in batches for i in range(len(b))]  # NNCF counts samples, one per item
-    try:
-        quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
-    except Exception as exc:
-        raise ModelError(f"NNCF could not quantize {fp32.name}: {type(exc).__name__}: {exc}") from None
-    return quantized, f"NNCF post-training quantization (OpenVINO), {len(items)} calibration crops"
+    target: ClassVar[str] = "onnx"
 
+    def availability(self) -> Availability:
+        return availability()
 
-# -- the held-out comparison ---------------------------------------------------------------------------
+    def quantize(
+        self,
+        fp32_onnx: Path,
+        meta: ModelMetadata,
+        batches: list[np.ndarray],
+        opts: ConvertOptions,
+        workdir: Path,
+    ) -> tuple[Path, str, list[str]]:
+        import onnx
 
+        from crnn_onnxruntime.conversion import save_checked
 
-@dataclass
-class QuantizationReport:
-    method: str
-    calibration_source: str
-    calibration_crops: int
-    holdout_crops: int
-    protocol: str | None  # metric protocol for the accuracies; None when the crops had no labels
-    accuracy_fp32: float | None
-    accuracy_int8: float | None
-    agreement: float | None  # share of held-out crops whose INT8 text equals the FP32 text
-    max_abs_diff: float | None  # largest probability change on the held-out crops
-    bytes_fp32: int
-    bytes_int8: int
-    checks: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [
-            f"int8        {self.method}",
-            f"calibration {self.calibration_crops} crops from {self.calibration_source}",
-            *[f"check       {c}" for c in self.checks],
-        ]
-        if not self.holdout_crops:
-            out.append(
-                "holdout     none (--holdout 0 or too few crops): accuracy after quantization not measured"
-            )
-        else:
-            if self.accuracy_fp32 is not None and self.accuracy_int8 is not None:
-                delta = 100 * (self.accuracy_int8 - self.accuracy_fp32)
-                out.append(
-                    f"holdout     {self.holdout_crops} labelled crops ({self.protocol} protocol): word accuracy "
-                    f"FP32 {100 * self.accuracy_fp32:.2f} % -> INT8 {100 * self.accuracy_int8:.2f} % "
-                    f"({delta:+.2f} points)"
-                )
-            else:
-                out.append(f"holdout     {self.holdout_crops} unlabelled crops: accuracy not measured")
-            out.append(
-                f"holdout     INT8 text equals FP32 text on {100 * (self.agreement or 0):.1f} % of crops; "
-                f"max |dp| = {self.max_abs_diff:.2e}"
-            )
-        out.append(f"size        {self.bytes_fp32 / 1e6:.2f} MB FP32 -> {self.bytes_int8 / 1e6:.2f} MB INT8")
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "calibration_source": self.calibration_source,
-            "calibration_crops": self.calibration_crops,
-            "holdout_crops": self.holdout_crops,
-            "protocol": self.protocol,
-            "accuracy_fp32": self.accuracy_fp32,
-            "accuracy_int8": self.accuracy_int8,
-            "agreement": self.agreement,
-            "max_abs_diff": self.max_abs_diff,
-            "bytes_fp32": self.bytes_fp32,
-            "bytes_int8": self.bytes_int8,
-            "checks": list(self.checks),
-        }
-
-
-def _protocol(charset: Charset) -> str:
-    # A case-less model (0-9a-z) is scored case-insensitively on alphanumerics, as `crnn eval` does by
-    # default; any other dictionary by PaddleOCR's RecMetric (exact but for spaces).
-    return "benchmark" if charset.lowercase else "paddle"
-
-
-def _read(model: Path, images: list[np.ndarray]) -> list[np.ndarray]:
-    """Per-crop probabilities T x C from ``model`` through the Recognizer (crnn recognize's pipeline)."""
-    from crnn_cli.core.recognizer import Recognizer
-    from crnn_cli.core.registry import backend_for_model
-
-    # The runtime the file is made for (ONNX Runtime for .onnx), not a timed choice among several.
-    with Recognizer(model, backend_for_model(model).name) as rec:
-        return rec.probabilities(images)
-
-
-def compare_holdout(
-    fp32_model: Path, int8_model: Path, data: CalibrationData, charset: Charset, report: QuantizationReport
-) -> None:
-    """Fill the report's held-out fields: accuracies, text agreement and max probability change."""
-    if not data.holdout:
-        return
-    before, after = _read(fp32_model, data.holdout), _read(int8_model, data.holdout)
-    texts_before = [decode_greedy(p[None], charset)[0] for p in before]
-    texts_after = [decode_greedy(p[None], charset)[0] for p in after]
-    report.max_abs_diff = max(float(np.abs(a - b).max()) for a, b in zip(before, after))
-    report.agreement = float(np.mean([a.text == b.text for a, b in zip(texts_before, texts_after)]))
-    if data.holdout_labels is not None:
-        report.protocol = _protocol(charset)
-        accs = []
-        for decoded in (texts_before, texts_after):
-            acc = Accumulator(report.protocol)
-            for d, label in zip(decoded, data.holdout_labels):
-                acc.add(d.text, label, d.confidence)
-            accs.append(acc)
-        if accs[0].count:
-            report.accuracy_fp32, report.accuracy_int8 = accs[0].accuracy, accs[1].accuracy
-        else:
-            report.protocol = None  # every label filtered out by the protocol: nothing to score
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
-
-
-def quantize_model(
-    fp32_onnx: Path,
-    target: str,
-    out: Path,
-    meta: ModelMetadata,
-    data: CalibrationData,
-    ops: str = "conv",
-    lstm: bool = True,
-) -> QuantizationReport:
-    """Quantize the verified ``fp32_onnx`` for ``target`` ("onnx" or "openvino") and write it to ``out``.
-
-    Nothing reaches ``out`` unless the INT8 model passes onnx.checker (ONNX) and runs through the
-    Recognizer on the held-out crops (and on a calibration batch when nothing is held out).
-    """
-    import onnx
-
-    charset = meta.charset()
-    if charset is None:
-        raise ModelError("the model's metadata has no dictionary; cannot score the quantized model")
-    batches = calibration_batches(data.calibration, meta.preprocess())
-    with tempfile.TemporaryDirectory(prefix="crnn-int8-") as tmpdir:
-        tmp = Path(tmpdir)
-        if target == "onnx":
-            candidate = tmp / "int8.onnx"
-            method = quantize_onnx(fp32_onnx, candidate, batches, ops, lstm)
-            proto = onnx.load(str(candidate))
-            set_onnx_metadata(proto, meta.to_props())  # the quantizer does not promise to keep them
-            onnx.save(proto, str(candidate))
-            try:
-                onnx.checker.check_model(str(candidate), full_check=True)
-            except Exception as exc:
-                raise ModelError(
-                    f"quantized graph fails onnx.checker: {exc}; {out} was not written"
-                ) from None
-            checks = ["onnx.checker (full check) on the INT8 graph: passed"]
-        elif target == "openvino":
-            from crnn_openvino import write_ir
-
-            model, method = quantize_openvino(fp32_onnx, batches)
-            candidate = write_ir(model, tmp / "int8.xml", meta.to_props())
-            checks = ["OpenVINO IR written (INT8)"]
-        else:
-            raise UsageError(f"INT8 output is made for onnx or openvino, not {target!r}")
-        report = QuantizationReport(
-            method=method,
-            calibration_source=data.source,
-            calibration_crops=len(data.calibration),
-            holdout_crops=len(data.holdout),
-            protocol=None,
-            accuracy_fp32=None,
-            accuracy_int8=None,
-            agreement=None,
-            max_abs_diff=None,
-            bytes_fp32=_size(fp32_onnx),
-            bytes_int8=_size(candidate),
-            checks=checks,
-        )
-        if data.unreadable:
-            report.checks.append(f"{data.unreadable} calibration images could not be read and were skipped")
-        try:
-            if data.holdout:
-                compare_holdout(fp32_onnx, candidate, data, charset, report)
-            else:
-                _read(candidate, data.calibration[:CALIBRATION_BATCH])  # it must at least run
-        except ModelError as exc:
-            raise ModelError(f"the INT8 model does not run: {exc}; {out} was not written") from None
-        report.checks.append("INT8 model runs through the Recognizer (crnn recognize's pipeline)")
-        if target == "onnx":
-            with atomic_path(out) as final:
-                final.write_bytes(candidate.read_bytes())
-        else:
-            from crnn_openvino import write_ir
-
-            write_ir(candidate, out, meta.to_props())
-    return report
+        candidate = workdir / "int8.onnx"
+        method = quantize_onnx(fp32_onnx, candidate, batches, opts.int8_ops, opts.int8_lstm)
+        # metadata again: the quantizer does not promise to keep it
+        save_checked(onnx.load(str(candidate)), candidate, meta.to_props(), "quantized graph", opts.out)
+        return candidate, method, ["onnx.checker (full check) on the INT8 graph: passed"]

@@ -30,6 +30,8 @@ from crnn_openvino.ir import core, model_props, read_model, read_props, reason, 
 if TYPE_CHECKING:
     import openvino as ov
 
+    from crnn_cli.core.conversion import Quantizer, Writer
+
 __all__ = ["OpenVinoBackend", "OpenVinoSession", "read_props", "resolve_model_path", "write_ir"]
 
 INSTALL_HINT = "pip install 'crnn[openvino]'"
@@ -298,3 +300,13 @@ class OpenVinoBackend(Backend):
 
     def _accepts_dir(self, model: Path) -> bool:
         return (model / "inference.pdmodel").is_file() or len(list(model.glob("*.xml"))) == 1
+
+    def writers(self) -> tuple[Writer, ...]:
+        from crnn_openvino.conversion import OpenVinoWriter
+
+        return (OpenVinoWriter(),)
+
+    def quantizers(self) -> tuple[Quantizer, ...]:
+        from crnn_openvino.conversion import OpenVinoQuantizer
+
+        return (OpenVinoQuantizer(),)

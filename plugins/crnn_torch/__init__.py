@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from crnn_cli.core.backend import (
     SessionOptions,
 )
 from crnn_cli.core.registry import distribution_version
+
+if TYPE_CHECKING:
+    from crnn_cli.core.conversion import Reader, Writer
 
 INSTALL_HINT = "pip install 'crnn[torch]'  (CPU-only machines: add -c constraints.txt for the CPU wheel)"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".pdparams")
@@ -87,3 +90,13 @@ class TorchBackend(Backend):
         from crnn_torch.train import train
 
         return train(*args, **kwargs)
+
+    def readers(self) -> tuple[Reader, ...]:
+        from crnn_torch.conversion import TorchReader
+
+        return (TorchReader(),)
+
+    def writers(self) -> tuple[Writer, ...]:
+        from crnn_torch.conversion import TorchWriter
+
+        return (TorchWriter(),)

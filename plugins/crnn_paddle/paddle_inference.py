@@ -11,7 +11,8 @@ the caller down with it; it prints to the process's stdout (where crnn writes re
 files in the working directory and in TMPDIR. The child runs in a private temporary folder that is both
 its working directory and its TMPDIR, and its output goes to a log that failures quote.
 
-Nothing here imports paddle or paddle2onnx at module level; ``import crnn_cli.paddle_inference`` is cheap.
+Nothing here imports paddle or paddle2onnx at module level; ``import crnn_paddle.paddle_inference`` is cheap.
+The Paddle Inference runtime itself is the backend's session (session.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from crnn_cli.core.fileio import atomic_path
 
 __all__ = [
     "InferenceModel",
+    "graph_shapes",
     "convert_with_paddle2onnx",
     "find_inference_model",
     "openvino_reference",
@@ -129,6 +131,51 @@ def find_inference_model(path: str | os.PathLike[str], prefer: str = PIR) -> Inf
     return found[0]
 
 
+def quiet_import(module: str) -> Any:
+    """Import a Paddle module without its import-time chatter (ccache warning, OMP_NUM_THREADS advice)."""
+    import contextlib
+    import importlib
+    import io
+    import warnings
+
+    noise = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
+        warnings.simplefilter("ignore")
+        return importlib.import_module(module)
+
+
+def graph_shapes(model: InferenceModel) -> tuple[tuple[int | None, ...], tuple[int | None, ...]]:
+    """(input shape, output shape) an inference model declares, dynamic dims None.
+
+    Paddle Inference reports a shape only after a run, so the graph file is read: a PIR .json's data and
+    fetch ops, or a legacy .pdmodel's feed and fetch variables (Paddle's own protobuf classes).
+    """
+
+    def dims(values: Any) -> tuple[int | None, ...]:
+        return tuple(int(v) if int(v) > 0 else None for v in values)
+
+    try:
+        if model.format == PIR:
+            with open(model.model_file, encoding="utf-8") as f:
+                ops = json.load(f)["program"]["regions"][0]["blocks"][0]["ops"]
+            data = next(o for o in ops if o.get("#") == "1.data")
+            fetch = next(o for o in ops if o.get("#") == "1.fetch")
+            return dims(data["O"][0]["TT"]["D"][1]), dims(fetch["O"][0]["TT"]["D"][1])
+        framework_pb2 = quiet_import("paddle.base.proto.framework_pb2")
+        program = framework_pb2.ProgramDesc()
+        program.ParseFromString(model.model_file.read_bytes())
+        block = program.blocks[0]
+        found = {v.name: v for v in block.vars}
+        feed = next(op for op in block.ops if op.type == "feed").outputs[0].arguments[0]
+        fetch_var = next(op for op in block.ops if op.type == "fetch").inputs[0].arguments[0]
+        shape = [found[n].type.dense_tensor.tensor.dims for n in (feed, fetch_var)]
+        return dims(shape[0]), dims(shape[1])
+    except (OSError, ValueError, KeyError, IndexError, StopIteration, AttributeError) as exc:
+        raise ModelError(
+            f"{model.model_file}: cannot read the model's input and output shapes ({type(exc).__name__})"
+        ) from None
+
+
 def _dist_version(*names: str) -> str | None:
     for name in names:
         try:
@@ -205,7 +252,7 @@ def _run_child(args: dict[str, Any], work: Path, timeout: float) -> None:
         POLYGRAPHY_AUTOINSTALL_DEPS="0",
     )
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    code = "from crnn_cli.paddle_inference import _child_main; _child_main()"
+    code = "from crnn_paddle.paddle_inference import _child_main; _child_main()"
     with open(log, "wb") as out:
         try:
             proc = subprocess.run(
@@ -319,53 +366,13 @@ def convert_with_paddle2onnx(
     return out
 
 
-def _check_batch(batch: np.ndarray) -> np.ndarray:
-    if not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.dtype != np.float32:
-        desc = f"{batch.dtype} {batch.shape}" if isinstance(batch, np.ndarray) else type(batch).__name__
-        raise ModelError(f"input batch must be float32 N x C x H x W, got {desc}")
-    return np.ascontiguousarray(batch)
-
-
 def paddle_reference(
     model: str | os.PathLike[str], threads: int | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Paddle Inference on CPU with oneDNN off (PaddleOCR's own runtime): ``run(batch N,C,H,W) -> N,T,C``."""
-    src = find_inference_model(model)
-    avail = paddle_available()
-    if not avail.ok:
-        raise BackendError(
-            f"cannot run {src.model_file} with Paddle: {avail.reason}; install it with: {avail.hint}"
-        )
-    import contextlib
-    import io
-    import warnings
+    from crnn_paddle.session import PaddleSession
 
-    # Importing paddle warns about ccache and prints advice on OMP_NUM_THREADS; neither concerns users.
-    noise = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
-        warnings.simplefilter("ignore")
-        from paddle import inference
-
-    config = inference.Config(str(src.model_file), str(src.params_file))
-    config.disable_gpu()
-    config.disable_mkldnn()  # as PaddleOCR's reference outputs (fixtures) were made; oneDNN reorders sums
-    config.disable_glog_info()
-    config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
-    try:
-        predictor = inference.create_predictor(config)
-    except Exception as exc:
-        raise ModelError(f"Paddle Inference cannot load {src.model_file}: {exc}") from None
-    input_handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    output_handle = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        batch = _check_batch(batch)
-        input_handle.reshape(list(batch.shape))
-        input_handle.copy_from_cpu(batch)
-        predictor.run()
-        return np.asarray(output_handle.copy_to_cpu(), np.float32)
-
-    return run
+    return PaddleSession(Path(model), SessionOptions(threads=threads)).run
 
 
 def openvino_reference(
