@@ -5,7 +5,11 @@ Dataset API."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +207,35 @@ def test_model_bundle_carries_companion_files(tmp_path):
     assert dictionary is not None and dictionary.read_text() == "a\nb\n"
     assert unpack(bundle, tmp_path / "cache") == (model, dictionary)  # once per node, then reused
     assert Path(model).parent.parent.name == bundle.digest
+
+
+def _crnn_process(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`crnn ARGS` in its own process: --ray then starts or joins Ray itself."""
+    crnn = str(Path(sys.executable).with_name("crnn"))
+    small = {"RAY_DEFAULT_OBJECT_STORE_MAX_MEMORY_BYTES": str(RAY_INIT["object_store_memory"])}
+    return subprocess.run(
+        [crnn, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **small, **env}
+    )
+
+
+def test_ray_local_starts_a_ray_instance_for_the_run(corpus):
+    _, paths, _ = corpus
+    plain = _crnn_process("recognize", *paths[:5])
+    run = _crnn_process("recognize", "--ray", "local", *paths[:5])
+    assert run.returncode == plain.returncode == 0, run.stderr
+    assert run.stdout == plain.stdout
+
+
+def test_an_address_nobody_answers_at_fails_in_seconds_with_advice(corpus):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    _, paths, _ = corpus
+    start = time.monotonic()
+    run = _crnn_process("recognize", "--ray", f"127.0.0.1:{port}", paths[0])
+    auto = _crnn_process("recognize", "--ray", "auto", paths[0], RAY_ADDRESS=f"127.0.0.1:{port}")
+    assert time.monotonic() - start < 300  # ray.init alone retries such an address for minutes
+    for r, option in ((run, f"127.0.0.1:{port}"), (auto, "auto")):
+        assert r.returncode == 1 and r.stdout == ""
+        assert f"crnn: error: --ray {option}: nothing answers at 127.0.0.1:{port}" in r.stderr
+        assert "ray start --head" in r.stderr

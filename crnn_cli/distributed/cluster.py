@@ -9,11 +9,14 @@ keeps its connection: the run uses it and leaves it open.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 from crnn_cli.core.errors import CrnnError, UsageError
 
 INSTALL_HINT = "pip install 'crnn[ray]'"
+CONNECT_TIMEOUT_S = 10  # a head node on a slow network still answers a TCP connect in this time
 
 
 class ClusterError(CrnnError):
@@ -50,6 +53,9 @@ def connect(address: str, **init_options: Any) -> bool:
         # Joining an existing cluster: its size and object store are its own.
         init_options = {k: v for k, v in init_options.items() if k not in ("num_cpus", "object_store_memory")}
     options.update(init_options)
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if target and target not in ("local", "auto"):
+        _check_reachable(address, target)
     try:
         ray.init(address=address, **options)
     except ConnectionError as exc:
@@ -62,6 +68,20 @@ def connect(address: str, **init_options: Any) -> bool:
     except (ValueError, RuntimeError) as exc:
         raise ClusterError(f"--ray {address}: Ray did not start ({exc})") from None
     return True
+
+
+def _check_reachable(option: str, address: str) -> None:
+    """Fail in seconds on a cluster address nobody listens at: ray.init retries one for minutes."""
+    host, sep, port = address.rpartition("://")[2].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # not HOST:PORT: left to ray.init to judge
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"--ray {option}: nothing answers at {address} ({exc.strerror or exc}); is the cluster's head "
+            "node up (`ray start --head`), and is that its address and port?"
+        ) from None
 
 
 def quiet_ray_data() -> None:
