@@ -239,3 +239,22 @@ def test_an_address_nobody_answers_at_fails_in_seconds_with_advice(corpus):
         assert r.returncode == 1 and r.stdout == ""
         assert f"crnn: error: --ray {option}: nothing answers at 127.0.0.1:{port}" in r.stderr
         assert "ray start --head" in r.stderr
+
+
+def test_arrays_from_ray_readers_are_turned_to_the_cores_bgr():
+    import numpy as np
+
+    from crnn_cli.distributed.worker import _sources
+
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    column = np.empty(3, dtype=object)
+    column[:] = [rgb, rgba, np.full((2, 3), 7, np.uint8)]
+    bgr, bgra, gray = _sources(column, "image")
+    assert (bgr[..., 2] == 200).all() and (bgr[..., :2] == 0).all()
+    assert (bgra[..., 2] == 200).all() and (bgra[..., 3] == 255).all() and (bgra[..., :2] == 0).all()
+    assert gray.shape == (2, 3) and (gray == 7).all()
+    stacked = _sources(np.stack([rgb, rgb]), "image")  # same-sized arrays arrive as one 4-d array
+    assert len(stacked) == 2 and (stacked[0][..., 2] == 200).all()

@@ -1,7 +1,8 @@
 """The Ray Data callable class: one core Recognizer per actor, a batch of rows in, text out.
 
 A batch (Ray Data's numpy format) holds the crops in one column: paths (``str``) read where they lie,
-encoded image bytes, or decoded arrays (H x W x 3 RGB as ray.data.read_images gives them, or H x W gray).
+encoded image bytes, or decoded arrays (H x W x 3 RGB or x 4 RGBA as ray.data.read_images gives them,
+or H x W gray).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _sources(column: np.ndarray, kind: str) -> list[Any]:
         items = column.tolist() if column.ndim == 1 else list(column)
     out: list[Any] = []
     for item in items:
-        if isinstance(item, np.ndarray) and item.ndim == 3 and item.shape[2] == 3:
-            out.append(np.ascontiguousarray(item[:, :, ::-1]))  # RGB (Ray's reader) to BGR (the core)
+        if isinstance(item, np.ndarray) and item.ndim == 3 and item.shape[2] in (3, 4):
+            # RGB(A), as Ray's reader gives, to the core's BGR(A)
+            out.append(np.ascontiguousarray(item[:, :, [2, 1, 0, 3][: item.shape[2]]]))
         elif isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.ndim == 1:
             out.append(item.tobytes())  # bytes that came back as a uint8 vector
         else:
