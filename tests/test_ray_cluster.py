@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,7 @@ def cluster():
                 p.kill()
                 p.wait()
         log.close()
+        shutil.rmtree(temp, ignore_errors=True)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -20,7 +20,7 @@ from typing import Any
 
 from crnn_cli.core.errors import CrnnError, UsageError
 from crnn_cli.core.recognizer import Result, _source_name
-from crnn_cli.distributed.cluster import ClusterError, connect, disconnect, quiet_ray_data
+from crnn_cli.distributed.cluster import ClusterError, connect, disconnect, import_ray, quiet_ray_data
 from crnn_cli.distributed.dataset import prepare_job
 from crnn_cli.distributed.worker import CHAR_CONFIDENCES, CONFIDENCE, ERROR, TEXT, as_text
 
@@ -55,6 +55,7 @@ class RayRecognizer:
     ) -> None:
         if window < 1:
             raise UsageError(f"window must be at least 1, got {window}")
+        import_ray()  # the missing extra is the first thing to say
         # Checked before Ray starts: a wrong option costs no cluster start-up.
         self.job = prepare_job(
             model,
