@@ -258,3 +258,34 @@ def test_arrays_from_ray_readers_are_turned_to_the_cores_bgr():
     assert gray.shape == (2, 3) and (gray == 7).all()
     stacked = _sources(np.stack([rgb, rgb]), "image")  # same-sized arrays arrive as one 4-d array
     assert len(stacked) == 2 and (stacked[0][..., 2] == 200).all()
+
+
+def test_a_run_ray_gives_up_on_is_resumed_where_it_stopped(local_ray, corpus, plain, monkeypatch):
+    """Ray Data can fail a whole run when an actor dies while it starts (seen on a loaded machine with
+    the two-node test): the driver runs the inputs it has not yielded again, once each."""
+    from crnn_cli.distributed import RayRecognizer
+
+    _, paths, _ = corpus
+    with RayRecognizer("local", actors=2, rows_per_task=4) as rec:
+        real_run = rec._run
+        calls = []
+
+        class DiesAfterTwoBatches:  # the real output, cut by an actor death after two blocks
+            def __init__(self, out):
+                self.out = out
+
+            def iter_batches(self, **kw):
+                for k, batch in enumerate(self.out.iter_batches(**kw)):
+                    if k == 2:
+                        raise ray.exceptions.ActorDiedError()
+                    yield batch
+
+        def run(kind, rows, sink=None):
+            calls.append((rows[0]["index"], len(rows)))
+            out = real_run(kind, rows, sink)
+            return DiesAfterTwoBatches(out) if len(calls) == 1 else out
+
+        monkeypatch.setattr(rec, "_run", run)
+        got = as_tuples(rec.recognize(paths))
+    assert got == plain
+    assert calls == [(0, 42), (8, 34)] and rec.window_retries == 1

@@ -28,6 +28,13 @@ from crnn_cli.distributed.worker import CHAR_CONFIDENCES, CONFIDENCE, ERROR, TEX
 # driver a path (or an encoded crop) until the window is done.
 WINDOW_ROWS = 200_000
 WINDOW_BYTES = 256 << 20  # encoded crops (eval) in one window, at most
+# Ray restarts a dead actor and retries its batch; when Ray Data gives up on the run anyway (an actor
+# killed while it started, seen on a loaded machine), the window's unfinished inputs run again.
+WINDOW_RETRIES = 3
+
+
+class WorkerLostError(ClusterError):
+    """A Ray run failed because a worker, an actor or a node went away (not because of our code)."""
 
 
 class RayRecognizer:
@@ -71,6 +78,7 @@ class RayRecognizer:
         self.selection = self.job.selection
         self.char_confidences = char_confidences
         self.window = window
+        self.window_retries = 0  # windows (or their unfinished part) run again after a lost worker
         self._started = connect(address, **(init_options or {}))
         quiet_ray_data()
         from ray.data import DataContext
@@ -143,8 +151,18 @@ class RayRecognizer:
     def recognize(self, inputs: Iterable[Any], names: Iterable[str] | None = None) -> Iterator[Result]:
         """One Result per input, in input order (paths, or encoded image bytes with their names)."""
         for kind, rows in self._windows(inputs, names):
-            out = self._run(kind, rows)
-            yield from _in_order(out, rows[0]["index"], len(rows))
+            done = 0
+            for attempt in range(WINDOW_RETRIES + 1):
+                todo = rows[done:]
+                try:
+                    for result in _in_order(self._run(kind, todo), todo[0]["index"], len(todo)):
+                        done += 1
+                        yield result
+                    break
+                except WorkerLostError:
+                    if attempt == WINDOW_RETRIES:
+                        raise
+                    self.window_retries += 1  # the inputs not yet yielded go round again
 
     def write_output(
         self,
@@ -165,18 +183,29 @@ class RayRecognizer:
         done = failed = 0
         names = []
         for kind, rows in self._windows(inputs, None):
-            out = self._run(kind, rows, sink)
-            ranges = []
-            for batch in batches(out):
-                for k in range(len(batch["first"])):
-                    n, errors = int(batch["count"][k]), json.loads(batch["errors"][k])
-                    ranges.append((int(batch["first"][k]), int(batch["last"][k]), n))
-                    names.append(str(batch["shard"][k]))
-                    done += n
-                    failed += len(errors)
-                    if on_batch is not None:
-                        on_batch(n, errors)
-            shards.check_coverage(ranges, rows[0]["index"], len(rows))
+            ranges: set[tuple[int, int, int]] = set()
+            for attempt in range(WINDOW_RETRIES + 1):
+                try:
+                    # A window run again rewrites the same shards (same blocks, same names): only
+                    # batches not seen before are counted.
+                    for batch in batches(self._run(kind, rows, sink)):
+                        for k in range(len(batch["first"])):
+                            n, errors = int(batch["count"][k]), json.loads(batch["errors"][k])
+                            span = (int(batch["first"][k]), int(batch["last"][k]), n)
+                            if span in ranges:
+                                continue
+                            ranges.add(span)
+                            names.append(str(batch["shard"][k]))
+                            done += n
+                            failed += len(errors)
+                            if on_batch is not None:
+                                on_batch(n, errors)
+                    break
+                except WorkerLostError:
+                    if attempt == WINDOW_RETRIES:
+                        raise
+                    self.window_retries += 1
+            shards.check_coverage(sorted(ranges), rows[0]["index"], len(rows))
         summary = {
             "inputs": done,
             "failed": failed,
@@ -194,12 +223,19 @@ def batches(out: Any) -> Iterator[dict[str, Any]]:
     (the worker's own error when it raised one, e.g. a shard folder it cannot see)."""
     import ray.exceptions
 
+    lost = tuple(
+        getattr(ray.exceptions, name)
+        for name in ("RayActorError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError")
+        if hasattr(ray.exceptions, name)
+    )
     try:
         yield from out.iter_batches(batch_format="numpy", batch_size=None)
     except ray.exceptions.RayError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, CrnnError):
             raise type(cause)(str(cause)) from None
+        if isinstance(exc, lost) or isinstance(cause, lost):
+            raise WorkerLostError(f"the Ray run lost a worker: {_first_line(exc)}") from exc
         raise ClusterError(f"the Ray run failed: {_first_line(exc)}") from exc
 
 
