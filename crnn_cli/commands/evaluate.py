@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from crnn_cli.commands.common import backend_options, progress_enabled, session_options, stderr_console
+from crnn_cli.distributed.options import ray_options
 
 
 def _parse_datasets(specs: tuple[str, ...]) -> list[tuple[str | None, Path]]:
@@ -135,6 +136,7 @@ def _threshold(value: float | None) -> float | None:
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
+@ray_options
 def evaluate(
     datasets: tuple[str, ...],
     model: str | None,
@@ -160,6 +162,8 @@ def evaluate(
     allow_unreadable: bool,
     batch_size: int,
     quiet: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
 ) -> None:
     """Evaluate a model on DATASETs: NAME=PATH or PATH, where PATH is a folder with labels.tsv, a label
     file, an LMDB folder (data.mdb), or a folder of several of those (each reported on its own).
@@ -180,7 +184,14 @@ def evaluate(
     from crnn_cli.evaluation import evaluate_dataset, to_json
 
     console = stderr_console(quiet)
-    rec = Recognizer(
+    if ray_address is None and ray_actors is not None:
+        raise click.UsageError("--ray-actors needs --ray ADDRESS")
+    make: Any = Recognizer
+    if ray_address is not None:  # the same scoring; the crops are read here and recognised on Ray
+        from crnn_cli.distributed.recognizer import RayRecognizer
+
+        make = partial(RayRecognizer, ray_address, actors=ray_actors)
+    rec = make(
         model,
         backend,
         dictionary=dictionary,

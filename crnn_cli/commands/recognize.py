@@ -17,6 +17,23 @@ from crnn_cli.commands.common import (
     session_options,
     stderr_console,
 )
+from crnn_cli.distributed.options import ray_options
+
+
+def format_result(r: Any, fmt: str, char_confidences: bool = False) -> str:
+    """One result as its output line (with the newline); "" for a failed input in text and tsv."""
+    path = display_path(r.source)
+    if r.error is not None:
+        return json.dumps({"path": path, "error": display_path(r.error)}) + "\n" if fmt == "jsonl" else ""
+    if fmt == "jsonl":
+        d = r.to_dict(char_confidences)
+        d["path"] = path
+        return json.dumps(d, ensure_ascii=False) + "\n"
+    text = r.text.replace("\t", " ").replace("\n", " ")
+    return f"{path}\t{text}\t{r.confidence:.4f}\n"
+
+
+TSV_HEADER = "path\ttext\tconfidence\n"
 
 MAX_NOTICES = 5  # inputs named in "does not look like a text line" warnings; the rest are counted
 
@@ -64,6 +81,15 @@ MAX_NOTICES = 5  # inputs named in "does not look like a text line" warnings; th
 @click.option("--char-confidences", is_flag=True, help="jsonl: add per-character confidences.")
 @click.option("--recursive", "-r", is_flag=True, help="Walk directories recursively.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or per-file errors on stderr.")
+@ray_options
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    metavar="DIR",
+    help="With --ray: the workers write the results as shard files here (a folder every node sees), "
+    "for inputs too large to pass through this machine in order; stdout stays empty.",
+)
 def recognize(
     inputs: tuple[str, ...],
     model: str | None,
@@ -85,6 +111,9 @@ def recognize(
     char_confidences: bool,
     recursive: bool,
     quiet: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
+    output: str | None,
 ) -> None:
     """Recognise text in INPUT images: files, directories, glob patterns, or - (paths on stdin).
 
@@ -99,12 +128,12 @@ def recognize(
     console = stderr_console(quiet)
     stdin = sys.stdin.buffer if "-" in inputs else None
     paths: Any = expand_inputs(inputs, recursive, stdin)
+    if ray_address is None and (output is not None or ray_actors is not None):
+        raise click.UsageError(f"{'--output' if output else '--ray-actors'} needs --ray ADDRESS")
     show_progress = progress_enabled(quiet)
     if show_progress and stdin is None:
         paths = list(paths)  # a folder walk is quick beside recognition; the bar gets a total and an ETA
-    rec = Recognizer(
-        model,
-        backend,
+    options: dict[str, Any] = dict(
         dictionary=dictionary,
         use_space_char=use_space_char,
         image_shape=shape,
@@ -116,6 +145,14 @@ def recognize(
         beam_width=beam_width,
         session_options=session_options(threads, device, providers, performance_hint),
     )
+    if ray_address is not None:
+        from crnn_cli.distributed.recognizer import RayRecognizer
+
+        rec: Any = RayRecognizer(
+            ray_address, model, backend, actors=ray_actors, char_confidences=char_confidences, **options
+        )
+    else:
+        rec = Recognizer(model, backend, **options)
     if rec.selection is not None and rec.selection.measured and not quiet:
         rates = ", ".join(f"{name} {rate:.0f} img/s" for name, rate in rec.selection.rates.items())
         console.print(
@@ -132,30 +169,37 @@ def recognize(
         progress = _progress(console.real, len(paths) if isinstance(paths, list) else None)
         progress.start()
         task = progress.add_task("recognize", total=len(paths) if isinstance(paths, list) else None, failed=0)
-    if fmt == "tsv":
-        out.write("path\ttext\tconfidence\n")
+    if fmt == "tsv" and output is None:
+        out.write(TSV_HEADER)
+
+    def on_batch(n: int, errors: list[str]) -> None:  # --output: a shard landed
+        nonlocal done, failed
+        done, failed = done + n, failed + len(errors)
+        for e in errors if not quiet else ():
+            console.print(f"crnn: skipped {display_path(e)}", markup=False)
+        if progress is not None:
+            progress.update(task, completed=done, failed=failed)
+
     try:
         with rec:
-            for r in rec.recognize(paths):
+            if output is not None:
+                rec.write_output(paths, output, fmt, on_batch)
+                if done and not quiet:
+                    console.print(f"crnn: {done} results written to {output}", markup=False)
+            for r in rec.recognize(paths) if output is None else ():
                 done += 1
-                path = display_path(r.source)
-                if r.notice is not None:
+                notice = getattr(r, "notice", None)
+                if notice is not None:
                     notices += 1
                     if notices <= MAX_NOTICES and not quiet:
-                        console.print(f"crnn: warning: {path}: {r.notice}", markup=False)
+                        console.print(f"crnn: warning: {display_path(r.source)}: {notice}", markup=False)
                 if r.error is not None:
                     failed += 1
                     if not quiet:
                         console.print(f"crnn: skipped {display_path(r.error)}", markup=False)
-                    if fmt == "jsonl":
-                        out.write(json.dumps({"path": path, "error": display_path(r.error)}) + "\n")
-                elif fmt == "jsonl":
-                    d = r.to_dict(char_confidences)
-                    d["path"] = path
-                    out.write(json.dumps(d, ensure_ascii=False) + "\n")
-                else:
-                    text = r.text.replace("\t", " ").replace("\n", " ")
-                    out.write(f"{path}\t{text}\t{r.confidence:.4f}\n")
+                line = format_result(r, fmt, char_confidences)
+                if line:
+                    out.write(line)
                 if done % 64 == 0:
                     out.flush()
                 if progress is not None:
