@@ -132,6 +132,8 @@ def resolve_metadata(
         if h is not None and ih != h:
             raise UsageError(f"--image-shape asks for height {ih} but {source} takes {h}")
         meta = replace(meta, channels=ic, height=ih, width=iw or meta.width)
+        if iw is not None:  # the user's width is the minimum, as --image-shape says
+            meta = replace(meta, min_width=None)
     if w is not None:
         meta = replace(meta, width=w, dynamic_width=False)
         if dynamic_width:
