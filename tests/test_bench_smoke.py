@@ -55,3 +55,29 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_real_crops_section_compares_with_bare_runtime_at_own_width(tmp_path: Path) -> None:
+    """Section 9: the crops as they are and photo-sized JPEGs made from them, each a row with a ratio."""
+    model = make_tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--quiet", "--sections", "9",
+            "--onnx", str(model), "--images", str(ROOT / "crnn_cli" / "samples"), "--real-size", "12",
+            "--work", str(tmp_path / "work"), "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = [r for r in report["rows"] if r["section"] == "9 real"]
+    assert [r["data"] for r in rows] == ["samples 12", "samples photo 12"], report["notes"]
+    assert all(r["ratio"] > 0 for r in rows)
+    photo = report["raw"]["real/tiny/samples photo"]
+    assert photo["decoded_reduced"] > 0  # photo-sized JPEGs exercise the reduced decode
+    assert report["raw"]["real/tiny/samples"]["decoded_reduced"] == 0
+    assert 0 <= photo["padded_share_ours"] < 1 and len(photo["paired"]) == 1
