@@ -102,3 +102,14 @@ def test_min_width_and_step_replace_the_nominal_width_as_the_padding_rule():
 def test_min_width_outside_one_to_width_is_refused(min_width):
     with pytest.raises(UsageError, match="min width"):
         PreprocessConfig(height=32, width=100, dynamic_width=True, min_width=min_width)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_fit_is_resize_and_padded_width_in_one(dynamic):
+    pre = Preprocessor(
+        PreprocessConfig(height=32, width=100, dynamic_width=dynamic, min_width=32, width_step=8)
+    )
+    for shape in [(20, 50, 3), (30, 400, 3), (90, 30, 3), (7, 7, 3)]:
+        img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        resized, width = pre.fit(img)
+        assert np.array_equal(resized, pre.resize(img)) and width == pre.padded_width(img)

@@ -357,7 +357,7 @@ class Recognizer:
         variants = [img]
         if self.rotate == "auto" and h >= 1.5 * w:
             variants += [np.ascontiguousarray(np.rot90(img, 1)), np.ascontiguousarray(np.rot90(img, -1))]
-        return [(self.preprocessor.resize(v), self.preprocessor.padded_width(v)) for v in variants]
+        return [self.preprocessor.fit(v) for v in variants]
 
     def _batches(
         self, items: list[tuple[Any, tuple[np.ndarray, int]]]
