@@ -63,3 +63,14 @@ def test_small_crops_are_decoded_whole(data_dir, monkeypatch):
     with Recognizer(None, "onnxruntime") as rec:
         assert rec.recognize_one(jpg.tobytes()).ok
     assert flags_seen == [cv2.IMREAD_COLOR]  # 120 px < 4 x 32: a reduced decode would lose detail
+
+
+def test_a_photo_decoded_reduced_is_still_named_at_its_own_size(tmp_path):
+    """The page notice judges and names the stored size, not the 1/8 decode the model needed."""
+    page = np.full((1754, 1240, 3), 255, np.uint8)
+    cv2.putText(page, "Lorem ipsum", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    cv2.imwrite(str(tmp_path / "page.jpg"), page)
+    assert images.load_image_sized(str(tmp_path / "page.jpg"), min_side=128)[0].shape[:2] == (220, 155)
+    with Recognizer(None, "onnxruntime") as rec:
+        found = rec.recognize_one(str(tmp_path / "page.jpg"))
+    assert found.notice is not None and found.notice.startswith("1240 x 1754 px does not look")

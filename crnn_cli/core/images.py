@@ -209,8 +209,10 @@ def decode_image(
     return _decode(data, name, min_side)[0]
 
 
-def _decode(data: bytes | bytearray | memoryview, name: str, min_side: int | None) -> tuple[np.ndarray, int]:
-    """decode_image, and the factor (1, 2, 4 or 8) the image came back smaller by."""
+def _decode(
+    data: bytes | bytearray | memoryview, name: str, min_side: int | None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """decode_image, and the image's stored (height, width), which a reduced decode does not show."""
     data = bytes(data)
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
@@ -229,7 +231,6 @@ def _decode(data: bytes | bytearray | memoryview, name: str, min_side: int | Non
     try:
         # JPEGs: IMREAD_COLOR applies EXIF orientation and converts CMYK; they carry no alpha anyway.
         flags = jpeg_flags(size, min_side) if is_jpeg else cv2.IMREAD_UNCHANGED
-        factor = next((f for f, fl in _REDUCED if fl == flags), 1)
         img = cv2.imdecode(buf, flags)
     except cv2.error as exc:
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
@@ -243,25 +244,29 @@ def _decode(data: bytes | bytearray | memoryview, name: str, min_side: int | Non
         raise ImageError(f"{name}: not an image OpenCV can decode (unknown format or truncated file)")
     if img.size == 0:
         raise ImageError(f"{name}: image has no pixels")
-    return _to_bgr8(img), factor
+    img = _to_bgr8(img)
+    if flags == cv2.IMREAD_COLOR or flags == cv2.IMREAD_UNCHANGED or size is None:
+        return img, (img.shape[0], img.shape[1])
+    w, h = size  # as stored; EXIF orientation may have turned the decoded image
+    return img, ((h, w) if (img.shape[0] > img.shape[1]) == (h > w) else (w, h))
 
 
 def load_image(source: ImageSource, name: str | None = None, min_side: int | None = None) -> np.ndarray:
     """Load a path, encoded bytes or an array (BGR / gray / BGRA) as H x W x 3 uint8 BGR.
 
     min_side: see decode_image (arrays are returned at their own size)."""
-    return load_image_scaled(source, name, min_side)[0]
+    return load_image_sized(source, name, min_side)[0]
 
 
-def load_image_scaled(
+def load_image_sized(
     source: ImageSource, name: str | None = None, min_side: int | None = None
-) -> tuple[np.ndarray, int]:
-    """load_image, and the factor (1, 2, 4 or 8) the image came back smaller than stored by."""
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """load_image, and the image's own (height, width) even when it came back reduced."""
     if isinstance(source, np.ndarray):
         if source.size == 0:
             raise ImageError(f"{name or '<array>'}: empty array")
         try:
-            return _to_bgr8(source), 1
+            return _to_bgr8(source), (source.shape[0], source.shape[1])
         except ImageError as exc:
             raise ImageError(f"{name or '<array>'}: {exc}") from None
     if isinstance(source, (bytes, bytearray, memoryview)):

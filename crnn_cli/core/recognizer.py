@@ -29,7 +29,7 @@ from crnn_cli.core.backend import OPTION_FLAGS, Session, SessionOptions
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import Decoded, decode_beam, decode_greedy
 from crnn_cli.core.errors import CrnnError, ImageError, MetadataError, ModelError, UsageError
-from crnn_cli.core.images import ImageSource, load_image, load_image_scaled
+from crnn_cli.core.images import ImageSource, load_image, load_image_sized
 from crnn_cli.core.metadata import ModelMetadata, default_width
 from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
 
@@ -410,9 +410,8 @@ class Recognizer:
     def _load_and_prepare(
         self, source: ImageSource, name: str
     ) -> tuple[list[tuple[np.ndarray, int]], str | None]:
-        img, factor = load_image_scaled(source, name, DECODE_MARGIN * self.preprocess_config.height)
-        # The notice judges the stored size (a reduced decode is within `factor` px of it per side).
-        return self._prepare(img), crop_notice(img.shape[0] * factor, img.shape[1] * factor)
+        img, (h, w) = load_image_sized(source, name, DECODE_MARGIN * self.preprocess_config.height)
+        return self._prepare(img), crop_notice(h, w)  # the stored size, also when decoded reduced
 
     def _load_chunk(
         self, items: list[tuple[ImageSource, str]]
