@@ -23,6 +23,11 @@ fixture, a random-weight PaddleOCR CRNN-r34 built from its params.tsv, the bundl
   7 padding    padded share of the input columns: our per-crop widths vs PaddleOCR's batch-widest.
   8 fixed      the default model on ONNX Runtime alone, batches of 32 crops at 3 x 32 x 100 (the
                bundled-model issue's speed figure). Target >= 500 img/s.
+  9 real       the default model: Recognizer.recognize over real crops of varied size (IIIT5K and
+               IC15 train samples, and the IIIT5K ones upscaled to photo sizes as JPEG, made once in
+               --work) vs ONNX Runtime alone on the same crops, each resized to its own width, sorted,
+               in batches padded to their widest (decode and resize not timed). Target >= 0.85, on
+               the median of paired ratios as in section 1.
 
 Every timing is a median over --repeats runs, with the variants interleaved (and their order reversed
 every other repeat) so drifts in machine speed hit all of them alike.
@@ -59,6 +64,8 @@ PADDLE_BATCH = 6  # PaddleOCR's rec_batch_num default
 TARGET_PADDLE = {"mv3": 1.5, "default": 1.5, "r34": 1.1}
 TARGET_OVERHEAD = 0.9
 TARGET_COLD = 1.6
+TARGET_REAL = 0.85
+REAL_SETS = ("iiit5k_train", "ic15_train")  # section 9: real crops of varied size
 MEMORY_LIMIT_MB = 400.0
 
 
@@ -961,6 +968,115 @@ def bench_fixed(model: Model | None, paths: list[str], args: argparse.Namespace,
                    "real crops squashed or padded to width 100"))  # fmt: skip
 
 
+def photo_crops(sources: list[str], out_dir: Path, seed: int = 9) -> list[str]:
+    """``sources`` upscaled to photo-like sizes (shorter side 96 to 768 px, bicubic), saved as JPEG (q 90).
+
+    The real sets' originals are at most 64 px high; crops cut from camera photos are often ten times
+    that, and their decode then costs more than the model. Written once into ``out_dir``.
+    """
+    import cv2
+
+    rng = random.Random(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, src in enumerate(sources):
+        img = cv2.imread(src, cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        scale = rng.uniform(96, 768) / min(h, w)
+        scale = min(scale, math.sqrt(8e6 / (h * w)))  # at most 8 MP
+        big = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+        path = out_dir / f"{i:05d}.jpg"
+        cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        out.append(str(path))
+    return out
+
+
+def real_sets(args: argparse.Namespace, report: Report) -> dict[str, list[str]]:
+    """Section 9's crops: samples of the real sets as they are, and the first set's crops photo-sized."""
+    n = args.real_size
+    if args.images is not None:
+        sets = {args.images.name: folder_paths(args.images, n)}
+    else:
+        real = args.shared / "data" / "real"
+        sets = {name: label_paths(real / name / "labels.tsv", n, 9) for name in REAL_SETS}
+    first = next(iter(sets.values()))[: args.photo_size]
+    folder = args.work / "photo"
+
+    def make(listing: Path) -> None:
+        listing.write_text("\n".join(photo_crops(first, folder)))
+
+    listing = cached(folder / "paths.txt", [Path(p) for p in first], make, report, "photo-sized crops")
+    sets[f"{next(iter(sets))} photo"] = listing.read_text().splitlines()
+    return sets
+
+
+def own_width_batches(rec: Any, paths: list[str], batch: int) -> tuple[list[np.ndarray], int]:
+    """The bare runtime's best case: each crop decoded whole and resized to the model's height at its
+    own width (no minimum, no step; a fixed-width model: its width), sorted by width, in batches of
+    ``batch`` padded to their widest. Also the padded columns."""
+    from crnn_cli.core.images import load_image
+    from crnn_cli.core.preprocess import Preprocessor
+
+    cfg = rec.preprocess_config
+    if cfg.dynamic_width:
+        cfg = replace(cfg, min_width=1, width_step=1)
+    pre = Preprocessor(replace(cfg, rotate_vertical=False))
+    resized = sorted((pre.resize(load_image(p)) for p in paths), key=lambda r: r.shape[1])
+    batches, padded = [], 0
+    for first in range(0, len(resized), batch):
+        chunk = resized[first : first + batch]
+        width = cfg.width if not cfg.dynamic_width else max(max(r.shape[1] for r in chunk), 4)
+        out = np.zeros((len(chunk), cfg.channels, cfg.height, width), np.float32)
+        for row, r in enumerate(chunk):
+            pre.normalize_into(r, out[row])
+            padded += width - r.shape[1]
+        batches.append(out)
+    return batches, padded
+
+
+def bench_real(model: Model | None, args: argparse.Namespace, report: Report) -> None:
+    """Section 9: Recognizer.recognize over real crops of varied size vs bare ONNX Runtime at own width."""
+    if model is None:
+        report.note("9 real: skipped (no model)")
+        return
+    from crnn_cli.core import images
+
+    sets = real_sets(args, report)
+    rec = open_recognizer(model.onnx, "onnxruntime", args.threads, batch=args.batch)
+    cfg = rec.preprocess_config
+    try:
+        for data, paths in sets.items():
+            batches, bare_pad = own_width_batches(rec, paths, args.batch)
+            bare_cols = sum(b.shape[0] * b.shape[3] for b in batches)
+            rec.padding_stats[:] = [0, 0]
+            variants = {"ours": pipeline_run(rec, paths), "bare": ort_bare(model.onnx, args.threads, batches)}
+            times = interleave(variants, args.repeats)
+            n = len(paths)
+            paired = [b / o for o, b in zip(times["ours"], times["bare"])]
+            ratio = med(paired)
+            pad_ours = rec.padding_stats[0] / max(rec.padding_stats[1], 1)
+            reduced = 0
+            for p in paths:
+                with open(p, "rb") as f:
+                    head = f.read(1 << 16)
+                size = images._header_size(head) if head[:2] == b"\xff\xd8" else None
+                reduced += images.jpeg_flags(size, 2 * cfg.height) != images.cv2.IMREAD_COLOR
+            met, verdict = at_least(ratio, TARGET_REAL)
+            ips = {k: n / med(v) for k, v in times.items()}
+            report.raw[f"real/{model.name}/{data}"] = {
+                "crops": n, "seconds": times, "paired": paired, "padded_share_ours": pad_ours,
+                "padded_share_bare": bare_pad / max(bare_cols, 1), "decoded_reduced": reduced,
+            }  # fmt: skip
+            report.add(Row("9 real", "Recognizer / bare ORT at own width (img/s)", model.name, f"{data} {n}",
+                           f"{ips['ours']:.1f}", f"{ips['bare']:.1f}", ratio, verdict, met,
+                           f"repeats {' '.join(f'{r:.2f}' for r in paired)}; padded columns: ours "
+                           f"{100 * pad_ours:.1f} %, bare {100 * bare_pad / max(bare_cols, 1):.1f} %; "
+                           f"min width {cfg.min_width or cfg.width}, step {cfg.width_step}; "
+                           f"{reduced} JPEGs decoded reduced"))  # fmt: skip
+    finally:
+        rec.close()
+
+
 def bench_int8(model: Model | None, paths: list[str], args: argparse.Namespace, report: Report) -> None:
     if model is None:
         report.note("6 int8: skipped (no model)")
@@ -1094,11 +1210,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--images", type=Path, help="a folder of crops instead of the real-data word and line sets"
     )
     p.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8", help="which sections to run (comma list of numbers)"
+        "--sections", default="1,2,3,4,5,6,7,8,9", help="which sections to run (comma list of numbers)"
     )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--batch", type=int, default=32, help="our batch size (Recognizer default: 32)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per variant (default 3; --quick 1)")
+    p.add_argument("--real-size", type=int, default=None, help="crops per set in section 9 (default 800)")
     p.add_argument("--mem-sizes", default=None, help="path counts for section 5 (default 5000,100000)")
     p.add_argument(
         "--mem-timeout", type=float, default=480.0, help="seconds a memory run may take (100 000 paths: ~250)"
@@ -1118,8 +1235,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes = args.mem_sizes or ("300,1200" if q else "5000,100000")
     args.mem_sizes = sorted(int(s) for s in sizes.split(","))
     args.calibration = 16 if q else 64
+    args.real_size = args.real_size or (64 if q else 800)  # crops per set in section 9
+    args.photo_size = min(args.real_size, 32 if q else 400)  # of which made photo-sized
     args.sections_set = {
-        {"1": "overhead", "2": "paddle", "3": "cold", "4": "openvino", "5": "memory", "6": "int8", "7": "padding", "8": "fixed"}[s.strip()]
+        {"1": "overhead", "2": "paddle", "3": "cold", "4": "openvino", "5": "memory", "6": "int8", "7": "padding", "8": "fixed", "9": "real"}[s.strip()]
         for s in args.sections.split(",") if s.strip()
     }  # fmt: skip
     # crops per (model size, data set)
@@ -1215,11 +1334,14 @@ def main(argv: list[str] | None = None) -> int:
         if "fixed" in args.sections_set:
             with report.stage("fixed"):
                 bench_fixed(small, first, args, report)
+        if "real" in args.sections_set:
+            with report.stage("real"):
+                bench_real(small, args, report)
     finally:
         if worker is not None:
             worker.close()
     elapsed = time.monotonic() - started
-    order = {s: i for i, s in enumerate(["1", "2", "3", "4", "5", "6", "7", "8"])}
+    order = {s: i for i, s in enumerate(["1", "2", "3", "4", "5", "6", "7", "8", "9"])}
     report.rows.sort(key=lambda r: order[r.section[0]])
     render(report, info, args, elapsed)
     if args.json:

@@ -47,3 +47,20 @@ def test_alone_equals_in_shuffled_batch(mv3_onnx, data_dir, backend):
         assert r.text == a.text, r.source
         assert abs(r.confidence - a.confidence) <= 1e-6, r.source
     assert [r.source for r in together] == shuffled  # input order kept
+
+
+def test_bundled_model_with_its_narrow_padding_is_batch_invariant(data_dir):
+    """The bundled model pads to multiples of 8 from 32 px (its metadata): many more distinct widths,
+    still one padded width per crop, so still no dependence on neighbours."""
+    paths = _image_paths(data_dir)
+    with Recognizer(None, "onnxruntime", batch_size=64) as rec:
+        assert rec.preprocess_config.width_step == 8
+        alone = {p: rec.recognize_one(p) for p in paths}
+        shuffled = paths[:]
+        random.Random(2).shuffle(shuffled)
+        together = list(rec.recognize(shuffled))
+        widths = {rec.preprocessor.padded_width(__import__("cv2").imread(p)) for p in paths}
+    assert len(widths) > 5 and min(widths) < 100
+    for r in together:
+        assert r.text == alone[r.source].text, r.source
+        assert abs(r.confidence - alone[r.source].confidence) <= 1e-6, r.source

@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("onnxruntime")
 
 
-def test_quick_bench_on_a_tiny_model_reports_every_section(tmp_path: Path) -> None:
+def _quick_bench(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """bench.py --quick on a tiny model and the sample crops; the process and its JSON report."""
     model = make_tiny_onnx(tmp_path / "tiny.onnx")
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [
-            sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--quiet", "--no-paddle",
+            sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--quiet", *options,
             "--onnx", str(model), "--images", str(ROOT / "crnn_cli" / "samples"),
-            "--work", str(tmp_path / "work"), "--mem-sizes", "50,200", "--json", str(out),
+            "--work", str(tmp_path / "work"), "--json", str(out),
         ],
         capture_output=True,
         text=True,
@@ -34,8 +35,12 @@ def test_quick_bench_on_a_tiny_model_reports_every_section(tmp_path: Path) -> No
         cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc, json.loads(out.read_text())
+
+
+def test_quick_bench_on_a_tiny_model_reports_every_section(tmp_path: Path) -> None:
+    proc, report = _quick_bench(tmp_path, "--no-paddle", "--mem-sizes", "50,200")
     assert "crnn benchmark (--quick)" in proc.stdout
-    report = json.loads(out.read_text())
     sections = {row["section"].split()[0] for row in report["rows"]}
     expected = {"1", "3", "5", "6", "7"} | ({"4"} if _has("openvino") else set())
     assert expected <= sections, (sections, report["notes"])
@@ -55,3 +60,15 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_real_crops_section_compares_with_bare_runtime_at_own_width(tmp_path: Path) -> None:
+    """Section 9: the crops as they are and photo-sized JPEGs made from them, each a row with a ratio."""
+    _, report = _quick_bench(tmp_path, "--sections", "9", "--real-size", "12")
+    rows = [r for r in report["rows"] if r["section"] == "9 real"]
+    assert [r["data"] for r in rows] == ["samples 12", "samples photo 12"], report["notes"]
+    assert all(r["ratio"] > 0 for r in rows)
+    photo = report["raw"]["real/tiny/samples photo"]
+    assert photo["decoded_reduced"] > 0  # photo-sized JPEGs exercise the reduced decode
+    assert report["raw"]["real/tiny/samples"]["decoded_reduced"] == 0
+    assert 0 <= photo["padded_share_ours"] < 1 and len(photo["paired"]) == 1

@@ -137,6 +137,7 @@ def preprocess_configs(draw: st.DrawFn) -> PreprocessConfig:
         dynamic_width=dynamic,
         max_width=draw(st.integers(width, 4096)) if dynamic else draw(st.integers(1, 4096)),
         width_step=draw(st.integers(1, 64)),
+        min_width=draw(st.one_of(st.none(), st.integers(1, width))),
     )
 
 
@@ -150,8 +151,9 @@ def test_sizes_invariants(cfg, h, w):
         assert padded == cfg.width and resized == min(want, cfg.width)
         return
     assert resized == min(want, cfg.max_width)
-    assert cfg.width <= padded <= max(cfg.max_width, cfg.width)
-    if resized > cfg.width and padded < cfg.max_width:
+    least = cfg.width if cfg.min_width is None else cfg.min_width
+    assert least <= padded <= max(cfg.max_width, least)
+    if resized > least and padded < cfg.max_width:
         assert padded % cfg.width_step == 0 and padded - resized < cfg.width_step
     # A wider crop never gets a narrower input (batches group by padded width).
     wider = cfg.sizes(h, w + 1)

@@ -141,3 +141,41 @@ def test_png_colour_profile_warnings_stay_off_stderr(tmp_path):
     assert "iCCP" not in run.stderr and "libpng warning" not in run.stderr, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].endswith(str(int(arr.sum()))) and "cut.png error" in lines[1], run.stdout
+
+
+def _jpeg(arr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return buf.tobytes()
+
+
+def test_large_jpeg_is_decoded_reduced_only_as_far_as_min_side_allows():
+    arr = np.random.default_rng(0).integers(0, 256, (600, 2000, 3), dtype=np.uint8)
+    jpg = _jpeg(arr)
+    assert load_image(jpg).shape == (600, 2000, 3)  # no min_side: full size
+    assert load_image(jpg, min_side=64).shape == (75, 250, 3)  # 600 / 8 = 75 >= 64
+    assert load_image(jpg, min_side=100).shape == (150, 500, 3)  # / 8 would give 75 < 100: / 4
+    assert load_image(jpg, min_side=300).shape == (300, 1000, 3)
+    assert load_image(jpg, min_side=301).shape == (600, 2000, 3)
+    assert load_image(_png(arr), min_side=64).shape == (600, 2000, 3)  # PNG: nothing to gain, full
+
+
+def test_reduced_decode_is_the_image_scaled_down():
+    """libjpeg's 1/4 decode against a full decode shrunk by area averaging: the same picture."""
+    y, x = np.mgrid[0:400, 0:1200]
+    arr = np.stack([(x // 3) % 256, (y // 2) % 256, ((x + y) // 5) % 256], axis=2).astype(np.uint8)
+    jpg = _jpeg(arr)
+    small = load_image(jpg, min_side=100)
+    assert small.shape == (100, 300, 3)
+    area = cv2.resize(load_image(jpg), (300, 100), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - area.astype(int)).mean() < 3
+
+
+def test_reduced_decode_keeps_exif_orientation():
+    jpg = _jpeg(np.zeros((300, 900, 3), np.uint8))
+    exif = (
+        b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+        b"\x00\x00\x00\x00"
+    )
+    app1 = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    assert load_image(jpg[:2] + app1 + jpg[2:], min_side=64).shape[:2] == (225, 75)  # turned, / 4

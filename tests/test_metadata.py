@@ -76,3 +76,44 @@ def test_parse_image_shape_rejects(text):
 def test_parse_image_shape_dynamic():
     assert parse_image_shape("3,48,?") == (3, 48, None)
     assert parse_image_shape("1, 32, 100") == (1, 32, 100)
+
+
+def test_min_width_and_step_travel_in_the_metadata_and_set_the_padding():
+    meta = ModelMetadata(height=32, width=100, dynamic_width=True, min_width=32, width_step=8)
+    back = ModelMetadata.from_props(meta.to_props())
+    assert (back.min_width, back.width_step) == (32, 8)
+    cfg = back.preprocess()
+    assert (cfg.width, cfg.min_width, cfg.width_step) == (100, 32, 8)
+    assert cfg.sizes(32, 50)[1] == 56
+
+
+def test_without_min_width_and_step_a_model_keeps_paddleocrs_minimum():
+    """PaddleOCR CRNNs, PP-OCRv4 and older crnn exports say neither key: their width stays the minimum."""
+    props = ModelMetadata(height=32, width=100, dynamic_width=True).to_props()
+    assert "min_width" not in props[METADATA_KEY]  # written only when set: older readers see no change
+    cfg = resolve_metadata(props, (None, 3, 32, None), None).preprocess()
+    assert (cfg.min_width, cfg.width_step) == (None, 32) and cfg.sizes(32, 50)[1] == 100
+    ppocr = resolve_metadata({}, (None, 3, 48, None), 37).preprocess()  # PP-OCRv4 shape, no metadata
+    assert ppocr.sizes(48, 60)[1] == 320
+
+
+def test_image_shape_width_is_the_minimum_again():
+    props = ModelMetadata(height=32, width=100, dynamic_width=True, min_width=32, width_step=8).to_props()
+    meta = resolve_metadata(props, (None, 3, 32, None), None, image_shape=(3, 32, 128))
+    assert meta.preprocess().sizes(32, 50)[1] == 128
+
+
+def test_static_width_export_ignores_the_minimum():
+    props = ModelMetadata(height=32, width=100, dynamic_width=True, min_width=32, width_step=8).to_props()
+    cfg = resolve_metadata(props, (1, 3, 32, 100), None).preprocess()
+    assert not cfg.dynamic_width and cfg.sizes(32, 50) == (50, 100)
+
+
+def test_bundled_model_says_its_padding():
+    from crnn_cli.core.recognizer import default_model_path
+
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(str(default_model_path()), load_external_data=False)
+    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    # Measured on the dev sets (README, "Padding"): as accurate as min 100 / step 32, a third fewer columns.
+    assert (meta.min_width, meta.width_step) == (32, 8)

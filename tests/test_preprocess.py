@@ -83,3 +83,33 @@ def test_normalisation_is_paddleocrs_float32_arithmetic_exactly():
         expected = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(m)) / np.float32(s)
         assert np.array_equal(out[c, 0, :256], expected), c
     assert not out[:, :, 256:].any()
+
+
+def test_min_width_and_step_replace_the_nominal_width_as_the_padding_rule():
+    cfg = PreprocessConfig(
+        height=32, width=100, dynamic_width=True, min_width=32, width_step=8, max_width=800
+    )
+    assert cfg.sizes(32, 20) == (20, 32)  # narrower than the minimum: padded to it
+    assert cfg.sizes(32, 50) == (50, 56)  # not to 100: the next multiple of 8
+    assert cfg.sizes(32, 64) == (64, 64)
+    assert cfg.sizes(32, 5000) == (800, 800)
+    assert Preprocessor(cfg)(np.zeros((16, 25, 3), np.uint8)).shape == (3, 32, 56)
+    fixed = PreprocessConfig(height=32, width=100, min_width=32)  # fixed width: the minimum plays no part
+    assert fixed.sizes(32, 50) == (50, 100)
+
+
+@pytest.mark.parametrize("min_width", [0, 101])
+def test_min_width_outside_one_to_width_is_refused(min_width):
+    with pytest.raises(UsageError, match="min width"):
+        PreprocessConfig(height=32, width=100, dynamic_width=True, min_width=min_width)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_fit_is_resize_and_padded_width_in_one(dynamic):
+    pre = Preprocessor(
+        PreprocessConfig(height=32, width=100, dynamic_width=dynamic, min_width=32, width_step=8)
+    )
+    for shape in [(20, 50, 3), (30, 400, 3), (90, 30, 3), (7, 7, 3)]:
+        img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        resized, width = pre.fit(img)
+        assert np.array_equal(resized, pre.resize(img)) and width == pre.padded_width(img)

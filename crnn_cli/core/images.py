@@ -6,6 +6,10 @@ we composite transparency over white (instead of exposing whatever colour hides 
 pixels than ``MAX_PIXELS`` before decoding them (a decompression bomb must not exhaust memory). PNG, GIF,
 BMP, JPEG, TIFF, WebP and PNM headers are read here; other formats rely on OpenCV's own limit, which
 agrees with ours when this module is imported before OpenCV first loads.
+
+A caller that will shrink the image anyway (a recognizer resizing to 32 px high) may pass ``min_side``:
+a JPEG whose shorter side is at least twice that is then decoded at 1/2, 1/4 or 1/8 scale by libjpeg
+itself (``IMREAD_REDUCED_COLOR_*``), which skips most of the decoding work of a photo-sized crop.
 """
 
 from __future__ import annotations
@@ -179,8 +183,36 @@ def _without_iccp(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes to H x W x 3 uint8 BGR. Raises ImageError naming ``name``."""
+# libjpeg's scaled decodes, by factor; each keeps EXIF orientation as IMREAD_COLOR does.
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def jpeg_flags(size: tuple[int, int] | None, min_side: int | None) -> int:
+    """cv2.imdecode flags for a JPEG of ``size`` (w, h): the largest reduction that keeps both sides
+    >= ``min_side`` (libjpeg rounds the scaled size up), else the full-size IMREAD_COLOR."""
+    if size is not None and min_side:
+        shorter = min(size)
+        for factor, flags in _REDUCED:
+            if shorter // factor >= min_side:
+                return flags
+    return cv2.IMREAD_COLOR
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview, name: str = "<bytes>", min_side: int | None = None
+) -> np.ndarray:
+    """Decode encoded image bytes to H x W x 3 uint8 BGR. Raises ImageError naming ``name``.
+
+    min_side: the caller only needs both sides at least this long; a large JPEG may then come back
+    reduced by 2, 4 or 8 (see the module docstring). None: always full size.
+    """
+    return _decode(data, name, min_side)[0]
+
+
+def _decode(
+    data: bytes | bytearray | memoryview, name: str, min_side: int | None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """decode_image, and the image's stored (height, width), which a reduced decode does not show."""
     data = bytes(data)
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
@@ -198,7 +230,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
     is_jpeg = data[:2] == b"\xff\xd8"
     try:
         # JPEGs: IMREAD_COLOR applies EXIF orientation and converts CMYK; they carry no alpha anyway.
-        flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
+        flags = jpeg_flags(size, min_side) if is_jpeg else cv2.IMREAD_UNCHANGED
         img = cv2.imdecode(buf, flags)
     except cv2.error as exc:
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
@@ -212,20 +244,33 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>") ->
         raise ImageError(f"{name}: not an image OpenCV can decode (unknown format or truncated file)")
     if img.size == 0:
         raise ImageError(f"{name}: image has no pixels")
-    return _to_bgr8(img)
+    img = _to_bgr8(img)
+    if flags == cv2.IMREAD_COLOR or flags == cv2.IMREAD_UNCHANGED or size is None:
+        return img, (img.shape[0], img.shape[1])
+    w, h = size  # as stored; EXIF orientation may have turned the decoded image
+    return img, ((h, w) if (img.shape[0] > img.shape[1]) == (h > w) else (w, h))
 
 
-def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
-    """Load a path, encoded bytes or an array (BGR / gray / BGRA) as H x W x 3 uint8 BGR."""
+def load_image(source: ImageSource, name: str | None = None, min_side: int | None = None) -> np.ndarray:
+    """Load a path, encoded bytes or an array (BGR / gray / BGRA) as H x W x 3 uint8 BGR.
+
+    min_side: see decode_image (arrays are returned at their own size)."""
+    return load_image_sized(source, name, min_side)[0]
+
+
+def load_image_sized(
+    source: ImageSource, name: str | None = None, min_side: int | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """load_image, and the image's own (height, width) even when it came back reduced."""
     if isinstance(source, np.ndarray):
         if source.size == 0:
             raise ImageError(f"{name or '<array>'}: empty array")
         try:
-            return _to_bgr8(source)
+            return _to_bgr8(source), (source.shape[0], source.shape[1])
         except ImageError as exc:
             raise ImageError(f"{name or '<array>'}: {exc}") from None
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(source, name or "<bytes>")
+        return _decode(source, name or "<bytes>", min_side)
     # os.stat and open on the plain path: one system call for size and type, and about 10 us less
     # per file than pathlib, which a word crop's 0.1 ms decode notices (the loaders share the GIL).
     path = os.fspath(source)
@@ -246,4 +291,4 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
             data = f.read()
     except OSError as exc:
         raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    return decode_image(data, label)
+    return _decode(data, label, min_side)

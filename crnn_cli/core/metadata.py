@@ -12,7 +12,11 @@ Keys:
       use_space_char  bool
       lowercase       bool, labels are lowercased before comparison (case-less dictionaries)
       input           {"channels": 1|3, "height": int, "width": int, "dynamic_width": bool,
-                       "max_width": int}; width is the fixed width, or the minimum one when dynamic
+                       "max_width": int, "min_width": int, "width_step": int}; width is the fixed
+                      width, or the nominal (and by default the minimum) one when dynamic. Optional:
+                      min_width, the narrowest padded input when dynamic (absent: width), and
+                      width_step, what wider inputs are padded to a multiple of (absent: 32); a
+                      model that reads as well with less padding says so here (see preprocess.py)
       normalize       {"mean": [float], "std": [float], "color": "BGR"}: x' = (x/255 - mean) / std
       output          "probabilities" (softmax applied) or "logits"
       dictionary      str, the dictionary's name or file it came from (informational)
@@ -65,6 +69,8 @@ class ModelMetadata:
     width: int | None = None
     dynamic_width: bool = True
     max_width: int = 2048
+    min_width: int | None = None  # dynamic width: narrowest padded input (px); None = width
+    width_step: int | None = None  # dynamic width: padded widths are multiples of this (px); None = 32
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     output: str = "probabilities"
@@ -91,9 +97,12 @@ class ModelMetadata:
             width=self.width or default_width(self.height),
             dynamic_width=self.dynamic_width,
             max_width=max(self.max_width, self.width or 0),
+            min_width=self.min_width,
             mean=_per_channel(self.mean, self.channels),
             std=_per_channel(self.std, self.channels),
         )
+        if self.width_step is not None:
+            cfg["width_step"] = self.width_step
         cfg.update({k: v for k, v in overrides.items() if v is not None})
         return PreprocessConfig(**cfg)
 
@@ -122,6 +131,8 @@ class ModelMetadata:
                 "width": self.width,
                 "dynamic_width": self.dynamic_width,
                 "max_width": self.max_width,
+                **({"min_width": self.min_width} if self.min_width is not None else {}),
+                **({"width_step": self.width_step} if self.width_step is not None else {}),
             },
             "normalize": {"mean": list(d["mean"]), "std": list(d["std"]), "color": "BGR"},
             "output": self.output,
@@ -168,6 +179,8 @@ class ModelMetadata:
                 width=None if inp.get("width") is None else int(inp["width"]),
                 dynamic_width=bool(inp.get("dynamic_width", True)),
                 max_width=int(inp.get("max_width", 2048)),
+                min_width=None if inp.get("min_width") is None else int(inp["min_width"]),
+                width_step=None if inp.get("width_step") is None else int(inp["width_step"]),
                 mean=tuple(float(v) for v in norm.get("mean", (0.5, 0.5, 0.5))),
                 std=tuple(float(v) for v in norm.get("std", (0.5, 0.5, 0.5))),
                 output=output,
