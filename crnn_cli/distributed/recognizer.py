@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,7 @@ class RayRecognizer:
                     if attempt == WINDOW_RETRIES:
                         raise
                     self.window_retries += 1  # the inputs not yet yielded go round again
+                    _settle(attempt)
 
     def write_output(
         self,
@@ -205,6 +207,7 @@ class RayRecognizer:
                     if attempt == WINDOW_RETRIES:
                         raise
                     self.window_retries += 1
+                    _settle(attempt)
             shards.check_coverage(sorted(ranges), rows[0]["index"], len(rows))
         summary = {
             "inputs": done,
@@ -237,6 +240,13 @@ def batches(out: Any) -> Iterator[dict[str, Any]]:
         if isinstance(exc, lost) or isinstance(cause, lost):
             raise WorkerLostError(f"the Ray run lost a worker: {_first_line(exc)}") from exc
         raise ClusterError(f"the Ray run failed: {_first_line(exc)}") from exc
+
+
+def _settle(attempt: int) -> None:
+    """Wait before running a window again: 1, 2, 4... seconds. The abandoned run's actors (one of them
+    being restarted) still hold their CPUs for a moment; a rerun started at once can have its own new
+    actors cancelled before they start ("The actor never ran"), seen on a loaded two-node test cluster."""
+    time.sleep(2.0**attempt)
 
 
 def _first_line(exc: BaseException) -> str:
