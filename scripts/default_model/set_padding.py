@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Record in an exported ONNX model how narrow its padded inputs may be (input.min_width, input.width_step).
+
+`crnn export` writes neither key, so a fresh export pads like a PaddleOCR CRNN (at least 100 px, then
+multiples of 32). The bundled model reads as well from 32 px in steps of 8 (README, Preprocessing), which
+spares most of the padding real crops would get. The graph is not touched; the file is replaced atomically.
+
+    python scripts/default_model/set_padding.py crnn_cli/models/default.onnx --min-width 32 --width-step 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import onnx
+
+from crnn_cli.core.fileio import write_bytes_atomic
+from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--min-width", type=int, required=True)
+    ap.add_argument("--width-step", type=int, required=True)
+    args = ap.parse_args()
+    proto = onnx.load(str(args.model))
+    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    if meta is None:
+        raise SystemExit(f"{args.model} carries no crnn metadata: export it with `crnn export` first")
+    if not meta.dynamic_width:
+        raise SystemExit(
+            f"{args.model} has a static width ({meta.width}); padding keys apply to dynamic widths"
+        )
+    meta = dataclasses.replace(meta, min_width=args.min_width, width_step=args.width_step)
+    set_onnx_metadata(proto, meta.to_props())
+    write_bytes_atomic(args.model, proto.SerializeToString())
+    print(f"{args.model}: min_width {args.min_width}, width_step {args.width_step}")
+
+
+if __name__ == "__main__":
+    main()
