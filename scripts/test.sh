@@ -15,4 +15,12 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -c constraints.txt '.[test]'
 .venv/bin/ruff check .
 # pytest (not python -m pytest): the installed package is tested, not the source tree on sys.path.
-.venv/bin/pytest -q "$@"
+if [ $# -gt 0 ]; then
+  .venv/bin/pytest -q "$@"
+  exit
+fi
+# The two-node Ray tests run in a pytest process of their own: after the local-instance Ray tests in the
+# same process, the actor that replaces a killed worker is cancelled before it starts (every rerun too),
+# while on a fresh driver it is replaced as it should be. Why is still open (see the README's Ray section).
+.venv/bin/pytest -q --ignore=tests/test_ray_cluster.py
+.venv/bin/pytest -q tests/test_ray_cluster.py

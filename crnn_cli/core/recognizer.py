@@ -343,10 +343,15 @@ class Recognizer:
 
     @staticmethod
     def _choose(readings: list[Any]) -> Any:
-        """Of a crop's readings (as it is, turned one way, the other), the most confident; first on ties."""
+        """Of a crop's readings (as it is, turned one way, the other), the most confident; first on ties.
+
+        A turned reading must hold two symbols or more: a tall crop read as one symbol either way is a
+        lone character standing upright (a turned "1" reads as a confident "H"), while a vertical line
+        turned reads as several.
+        """
         best = readings[0]
         for r in readings[1:]:
-            if r[0].confidence > best[0].confidence:
+            if len(r[0].text) >= 2 and r[0].confidence > best[0].confidence:
                 best = r
         return best
 
