@@ -243,9 +243,9 @@ def batches(out: Any) -> Iterator[dict[str, Any]]:
 
 
 def _settle(attempt: int) -> None:
-    """Wait before running a window again: 1, 2, 4... seconds. The abandoned run's actors (one of them
-    being restarted) still hold their CPUs for a moment; a rerun started at once can have its own new
-    actors cancelled before they start ("The actor never ran"), seen on a loaded two-node test cluster."""
+    """Wait before running a window again (1, 2, 4... seconds), so the abandoned run's actors can retire
+    and free their CPUs first. It does not cure the cancelled replacements seen after local-instance runs
+    in the same process (README, Ray: known issue)."""
     time.sleep(2.0**attempt)
 
 

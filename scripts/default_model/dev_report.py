@@ -97,18 +97,14 @@ def dev_sets(split: Path, data_dir: Path, rendered: Path, count: int) -> list[De
 
 
 def read_all(model: str, paths: list[str]) -> list[str]:
-    """The model's text for every path (an unreadable image reads as "": it counts as wrong)."""
+    """The model's text for every path, read as `crnn recognize` reads it (an unreadable image reads as
+    "": it counts as wrong)."""
     out: list[str] = []
     with Recognizer(model) as rec:
-        for start in range(0, len(paths), 256):
-            chunk = paths[start : start + 256]
-            imgs = [cv2.imread(p, cv2.IMREAD_COLOR) for p in chunk]
-            ok = [i for i, img in enumerate(imgs) if img is not None]
-            texts = [""] * len(chunk)
-            for i, d in zip(ok, rec.predict_batch([imgs[i] for i in ok])):
-                texts[i] = d.text
-            out += texts
-            print(f"  {Path(model).name}: {len(out)}/{len(paths)}", file=sys.stderr, end="\r")
+        for r in rec.recognize(paths):
+            out.append(r.text if r.error is None else "")
+            if len(out) % 256 == 0:
+                print(f"  {Path(model).name}: {len(out)}/{len(paths)}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     return out
 
