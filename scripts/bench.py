@@ -41,26 +41,26 @@ import json
 import math
 import os
 import pickle
-import platform
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchkit.crops import folder_paths, label_paths
+from benchkit.machine import installed_version, machine
+from benchkit.paddle_side import PADDLE_BATCH, PaddleWorker, build_twin, paddle_padding
+from benchkit.runners import open_recognizer, ort_bare, ov_bare, paddle_run, pipeline_run, record_batches
+from benchkit.timing import at_least, at_most, interleave, med
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GAP = 0.15  # seconds of rest between timed runs: lets idle runtime threads stop spinning
-PADDLE_BATCH = 6  # PaddleOCR's rec_batch_num default
 TARGET_PADDLE = {"mv3": 1.5, "default": 1.5, "r34": 1.1}
 TARGET_OVERHEAD = 0.9
 TARGET_COLD = 1.6
@@ -116,108 +116,6 @@ class Report:
         self.log(f"note: {msg}")
 
 
-def at_least(ratio: float, target: float) -> tuple[bool, str]:
-    if ratio >= target:
-        return True, f"met (>= {target:g})"
-    return False, f"MISSED by {100 * (target - ratio) / target:.0f} % ({ratio:.2f} < {target:g})"
-
-
-def at_most(ratio: float, target: float) -> tuple[bool, str]:
-    if ratio <= target:
-        return True, f"met (<= {target:g})"
-    return False, f"MISSED by {100 * (ratio - target) / target:.0f} % ({ratio:.2f} > {target:g})"
-
-
-def med(xs: list[float]) -> float:
-    return float(statistics.median(xs))
-
-
-def interleave(
-    variants: dict[str, Callable[[], float]], repeats: int, warmup: bool = True
-) -> dict[str, list[float]]:
-    """Seconds per run of each variant, ``repeats`` runs each, interleaved; one untimed warm-up each."""
-    if warmup:
-        for fn in variants.values():
-            fn()
-            time.sleep(GAP)
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    names = list(variants)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            times[name].append(variants[name]())
-            time.sleep(GAP)
-    return times
-
-
-# -- machine -------------------------------------------------------------------------------------------
-
-
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "-"
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.release()}",
-        "versions": {
-            n: _version(n)
-            for n in (
-                "crnn",
-                "numpy",
-                "opencv-python-headless",
-                "opencv-python",
-                "onnxruntime",
-                "openvino",
-                "paddlepaddle",
-                "paddle2onnx",
-                "torch",
-            )
-        },  # fmt: skip
-        "commit": commit,
-    }
-
-
-# -- images --------------------------------------------------------------------------------------------
-
-
-def label_paths(tsv: Path, n: int, seed: int) -> list[str]:
-    """``n`` image paths from a PaddleOCR label file, a seeded sample (cycled when the file is shorter)."""
-    lines = [ln for ln in tsv.read_text("utf-8").splitlines() if ln.strip()]
-    paths = [str(tsv.parent / ln.split("\t")[0]) for ln in lines]
-    random.Random(seed).shuffle(paths)
-    return [paths[i % len(paths)] for i in range(n)]
-
-
-def folder_paths(folder: Path, n: int) -> list[str]:
-    from crnn_cli.commands.inputs import walk_images
-
-    found = list(walk_images(str(folder), True))
-    if not found:
-        raise SystemExit(f"bench: no images in {folder}")
-    return [found[i % len(found)] for i in range(n)]
-
-
 # -- models --------------------------------------------------------------------------------------------
 
 
@@ -237,7 +135,7 @@ def _stamp(sources: list[Path]) -> str:
     for s in sources:
         st = s.stat()
         parts.append(f"{s.resolve()}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join([_version("crnn"), *parts])
+    return "\n".join([installed_version("crnn"), *parts])
 
 
 def cached(out: Path, sources: list[Path], make: Callable[[Path], Any], report: Report, what: str) -> Path:
@@ -290,27 +188,6 @@ def write_r34_checkpoint(tsv: Path, out: Path, seed: int = 34) -> None:
     out.write_bytes(pickle.dumps(state, protocol=4))
 
 
-def paddle_weights(model: Any) -> dict[str, np.ndarray]:
-    """A torch CRNN's state dict under Paddle's names and layouts (for the twin in bench_paddle.py)."""
-    import torch
-
-    linear = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    out = {}
-    for name, tensor in model.state_dict().items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        value = tensor.detach().cpu().numpy()
-        module, _, leaf = name.rpartition(".")
-        if leaf == "running_mean":
-            name = f"{module}._mean"
-        elif leaf == "running_var":
-            name = f"{module}._variance"
-        elif module in linear and leaf == "weight":
-            value = value.T  # Paddle's Linear stores in x out
-        out[name] = np.ascontiguousarray(value, dtype=np.float32)
-    return out
-
-
 def _onnx_default_spec(onnx_path: Path) -> dict[str, Any] | None:
     """build_model arguments of a crnn_default ONNX export, read from its metadata and LSTM shapes."""
     import onnx
@@ -325,63 +202,6 @@ def _onnx_default_spec(onnx_path: Path) -> dict[str, Any] | None:
     if not hidden:
         return None
     return {"num_classes": len(meta.characters) + 1, "in_channels": meta.channels, "hidden_size": hidden[0]}
-
-
-class PaddleWorker:
-    """bench_paddle.py in a child process: JSON commands in, JSON replies out."""
-
-    def __init__(self, log: Path) -> None:
-        self._log = open(log, "ab")  # noqa: SIM115  (closed in close(), after the child)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "bench_paddle.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-
-    def call(self, **args: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(args) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the Paddle worker exited (status {self.proc.wait()}); see {self._log.name}")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise RuntimeError(reply.get("error", "unknown error"))
-        return reply
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(RuntimeError, OSError, ValueError):
-                self.call(cmd="quit")
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
-
-
-def build_twin(
-    worker: PaddleWorker, torch_model: Any | None, spec: dict[str, Any], height: int, out_dir: Path
-) -> tuple[Path, Path]:
-    """Save the Paddle twin of a crnn torch network (its weights, or seeded random ones) in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if torch_model is None:
-        import torch
-        from crnn_torch.models import build_model
-
-        torch.manual_seed(0)
-        torch_model = build_model(
-            spec["arch"], spec["num_classes"], spec["in_channels"], hidden_size=spec["hidden_size"]
-        )
-    weights = out_dir / "weights.npz"
-    np.savez(weights, **paddle_weights(torch_model.eval()))
-    prefix = out_dir / "inference"
-    worker.call(cmd="build", weights=str(weights), out=str(prefix), height=height, **spec)
-    weights.unlink()
-    return prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")
 
 
 def prepare_models(args: argparse.Namespace, report: Report, worker: PaddleWorker | None) -> list[Model]:
@@ -571,110 +391,6 @@ def prepare_models(args: argparse.Namespace, report: Report, worker: PaddleWorke
 
 
 # -- measurements --------------------------------------------------------------------------------------
-
-
-def open_recognizer(model: Path, backend: str, threads: int, hint: str = "LATENCY", batch: int = 32) -> Any:
-    from crnn_cli.core.backend import SessionOptions
-    from crnn_cli.core.recognizer import Recognizer
-
-    return Recognizer(
-        model, backend, batch_size=batch, threads=threads,
-        session_options=SessionOptions(threads=threads, performance_hint=hint if backend == "openvino" else None),
-    )  # fmt: skip
-
-
-def pipeline_run(rec: Any, paths: list[str]) -> Callable[[], float]:
-    def run() -> float:
-        t = time.perf_counter()
-        failed = sum(1 for r in rec.recognize(paths) if r.error is not None)
-        seconds = time.perf_counter() - t
-        if failed:
-            raise RuntimeError(f"{failed} of {len(paths)} images failed in the pipeline")
-        return seconds
-
-    return run
-
-
-def record_batches(rec: Any, paths: list[str]) -> tuple[list[np.ndarray], list[Any]]:
-    """The exact batches the pipeline hands its session for ``paths`` (copies), and its results."""
-    session = rec.session
-    seen: list[np.ndarray] = []
-    original = session._run
-
-    def spy(batch: np.ndarray) -> np.ndarray:
-        seen.append(batch.copy())
-        return original(batch)
-
-    session._run = spy
-    try:
-        results = list(rec.recognize(paths))
-    finally:
-        del session._run
-    return seen, results
-
-
-def ort_bare(model: Path, threads: int, batches: list[np.ndarray]) -> Callable[[], float]:
-    """ONNX Runtime alone, session options as crnn_onnxruntime sets them, on pre-made batches."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-
-    def run() -> float:
-        t = time.perf_counter()
-        for b in batches:
-            sess.run(None, {name: b})
-        return time.perf_counter() - t
-
-    return run
-
-
-def ov_bare(session: Any, batches: list[np.ndarray], many: bool) -> Callable[[], float]:
-    def run() -> float:
-        t = time.perf_counter()
-        if many:
-            for _ in session.run_many(iter(batches)):
-                pass
-        else:
-            for b in batches:
-                session.run(b)
-        return time.perf_counter() - t
-
-    return run
-
-
-def paddle_run(
-    worker: Any, key: str, paths: list[str], batch: int, keep: tuple[list, list] | None
-) -> Callable[[], float]:
-    """PaddleOCR's pipeline in the worker; its own clock (read to decoded text). ``keep``: texts, shapes."""
-
-    def run() -> float:
-        reply = worker.call(cmd="run", key=key, paths=paths, batch=batch)
-        if keep is not None:
-            keep[0][:] = reply["texts"]
-            keep[1][:] = reply["shapes"]
-        return float(reply["seconds"])
-
-    return run
-
-
-def paddle_padding(sizes: list[tuple[int, int]], height: int, min_width: int, batch: int) -> tuple[int, int]:
-    """(padded, total) columns of PaddleOCR's batching for crops of (h, w): sort by ratio, widest pads."""
-    ratios = sorted(w / h for h, w in sizes)
-    padded = total = 0
-    for first in range(0, len(ratios), batch):
-        chunk = ratios[first : first + batch]
-        width = int(height * max(min_width / height, max(chunk)))
-        for r in chunk:
-            used = min(math.ceil(height * r), width)
-            padded += width - used
-            total += width
-    return padded, total
 
 
 def bench_model(
@@ -1279,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
     if "onnxruntime" not in args.backends:
         raise SystemExit("bench: ONNX Runtime is required (pip install onnxruntime)")
     worker = None
-    if not args.no_paddle and "paddle" in args.sections_set and _version("paddlepaddle") != "-":
+    if not args.no_paddle and "paddle" in args.sections_set and installed_version("paddlepaddle") != "-":
         args.work.mkdir(parents=True, exist_ok=True)
         worker = PaddleWorker(args.work / "paddle_worker.log")
     elif "paddle" in args.sections_set:
