@@ -31,6 +31,12 @@ fixture, a random-weight PaddleOCR CRNN-r34 built from its params.tsv, the bundl
 
 Every timing is a median over --repeats runs, with the variants interleaved (and their order reversed
 every other repeat) so drifts in machine speed hit all of them alike.
+
+Where each part lives (benchkit/, next to this file): timing.py (interleave, medians, verdicts),
+runners.py (the timed variants), models.py (conversions and their cache), paddle_side.py (the
+bench_paddle.py worker and twins), throughput.py (sections 1, 2, 4, 7), coldstart.py (3), memory.py (5),
+int8.py (6), fixed.py (8), realcrops.py (9), report.py (rows, table, JSON), machine.py, crops.py.
+This file keeps the flags and the order the sections run in.
 """
 
 from __future__ import annotations
