@@ -4,8 +4,9 @@ Two jobs, driven by one JSON object per line on stdin (one JSON reply per line o
 
 * ``{"cmd": "build", ...}``: write a Paddle inference model of a crnn torch network ("twin"): the same
   layers, built with paddle.nn under the torch module names, given the torch weights (an .npz written by
-  bench.py), saved with paddle.jit.save. Used for the networks no PaddleOCR inference model exists for
-  here (the random-weight r34, crnn's default model); bench.py checks the twin against our ONNX export.
+  benchkit/paddle_side.py), saved with paddle.jit.save. Used for the networks no PaddleOCR inference
+  model exists for here (the random-weight r34, crnn's default model); benchkit/throughput.py checks
+  the twin against our ONNX export.
 * ``{"cmd": "load", ...}`` then ``{"cmd": "run", ...}``: PaddleOCR's recognition pipeline, end to end, as
   its predict_rec does it (see ../shared/REFERENCE.md): read every crop with cv2.imread, sort by aspect
   ratio, cut batches (6 by default), pad each batch to int(H * its widest ratio) with resize_norm_img,
