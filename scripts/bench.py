@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=200, help="table width in characters")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = p.parse_args(argv)
+    # Some sections run crnn in the repository root: a path given relative to the caller's folder must
+    # still name the same file there.
+    args.onnx = [str(Path(o).resolve()) for o in args.onnx]
+    for name in ("default_model", "default_checkpoint", "images", "work"):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, getattr(args, name).resolve())
     q = args.quick
     if args.models is None:
         args.models = [] if args.onnx else (["mv3", "default"] if q else ["mv3", "r34", "default", "ppocrv4"])
