@@ -61,19 +61,25 @@ def timed(cmd: list[str], stdin: Path | None = None) -> float:
         p = subprocess.run(cmd, stdin=inp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
         seconds = time.perf_counter() - t
     if p.returncode != 0:
-        raise SystemExit(f"bench_versions: {' '.join(cmd)} exited {p.returncode}:\n{p.stderr.decode()[-600:]}")
+        raise SystemExit(
+            f"bench_versions: {' '.join(cmd)} exited {p.returncode}:\n{p.stderr.decode()[-600:]}"
+        )
     return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the base install's crnn executable")
-    ap.add_argument("--after", default=str(Path(sys.executable).with_name("crnn")), help="this install's crnn")
+    ap.add_argument(
+        "--after", default=str(Path(sys.executable).with_name("crnn")), help="this install's crnn"
+    )
     ap.add_argument("--model", required=True, help="the .onnx both installs read")
     ap.add_argument("--crops", type=int, default=1000, help="crops per throughput run")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--skip", default="", help="comma-separated measures to leave out (help,cold,ort,ov,convert)")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated measures to leave out (help,cold,ort,ov,convert)"
+    )
     ap.add_argument("--json", type=Path, help="write every timing here too")
     args = ap.parse_args(argv)
 
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 [c, "convert", str(FIXTURE), "--to", "onnx", "-o", str(Path(tmp) / f"{Path(c).parent.parent.name}.onnx")])),
         }  # fmt: skip
         measures = {k: v for k, v in measures.items() if k not in skip}
-        for name, (_, run) in measures.items():  # warm the file cache and both installs' bytecode
+        for _unit, run in measures.values():  # warm the file cache and both installs' bytecode
             for exe in installs.values():
                 run(exe)
         times: dict[str, dict[str, list[float]]] = {m: {"before": [], "after": []} for m in measures}
@@ -113,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, (unit, _) in measures.items():
         b, a = statistics.median(times[name]["before"]), statistics.median(times[name]["after"])
         print(f"{titles[name]:<38} {unit:>8} {b:>9.2f} {a:>9.2f} {a / b:>13.2f}")
-    print(f"medians of {args.repeats} interleaved repeats; wall s: lower is better, crops/s: higher is better")
+    print(
+        f"medians of {args.repeats} interleaved repeats; wall s: lower is better, crops/s: higher is better"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"installs": installs, "model": args.model, "times": times}, indent=1))
+        args.json.write_text(
+            json.dumps({"installs": installs, "model": args.model, "times": times}, indent=1)
+        )
     return 0
 
 
