@@ -72,3 +72,25 @@ def test_real_crops_section_compares_with_bare_runtime_at_own_width(tmp_path: Pa
     assert photo["decoded_reduced"] > 0  # photo-sized JPEGs exercise the reduced decode
     assert report["raw"]["real/tiny/samples"]["decoded_reduced"] == 0
     assert 0 <= photo["padded_share_ours"] < 1 and len(photo["paired"]) == 1
+
+
+def test_bench_versions_runs_two_installs_side_by_side(tmp_path: Path) -> None:
+    """scripts/bench_versions.py on one install given twice: a row per measure, the JSON holds every run."""
+    crnn = str(Path(sys.executable).with_name("crnn"))
+    model = make_tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "versions.json"
+    proc = subprocess.run(
+        [
+            sys.executable, str(ROOT / "scripts" / "bench_versions.py"), "--before", crnn, "--after", crnn,
+            "--model", str(model), "--crops", "8", "--repeats", "2", "--skip", "ov,convert", "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split("  ")[0] for line in proc.stdout.splitlines()}
+    assert {"crnn --help", "cold start: recognize one.png", "ORT: 8 crops"} <= rows, proc.stdout
+    times = json.loads(out.read_text())["times"]
+    assert set(times) == {"help", "cold", "ort"}
+    assert all(len(times[m][side]) == 2 and min(times[m][side]) > 0 for m in times for side in ("before", "after"))
