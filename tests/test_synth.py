@@ -19,6 +19,7 @@ from crnn_cli import synth  # noqa: E402
 from crnn_cli.core.charset import load_charset  # noqa: E402
 from crnn_cli.core.errors import UsageError  # noqa: E402
 from crnn_cli.core.images import cv2  # noqa: E402
+from crnn_cli.synth import geometry, paint, sampling  # noqa: E402
 
 MPL_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 EN_SPACE = load_charset("en", use_space_char=True)
@@ -328,11 +329,11 @@ def _plain(**change: float) -> synth.SynthConfig:
 
 
 def test_dot_screen_covers_the_share_its_dots_should() -> None:
-    screen = synth._dot_screen(64, 256, pitch=4.0, angle=0.0, radius=0.4)
+    screen = paint._dot_screen(64, 256, pitch=4.0, angle=0.0, radius=0.4)
     assert screen.dtype == np.float32 and screen.shape == (64, 256)
     assert screen.min() == 0.0 and screen.max() == 1.0
     assert abs(float(screen.mean()) - np.pi * 0.4**2) < 0.06  # round dots of 0.8 pitch across
-    turned = synth._dot_screen(64, 256, pitch=4.0, angle=45.0, radius=0.4)
+    turned = paint._dot_screen(64, 256, pitch=4.0, angle=45.0, radius=0.4)
     assert abs(float(turned.mean()) - float(screen.mean())) < 0.03 and not np.allclose(turned, screen)
 
 
@@ -360,13 +361,13 @@ def test_halftone_shading_is_a_dot_pattern_lighter_than_the_print() -> None:
 
 
 def test_dot_screen_keeps_about_the_share_of_dots_asked() -> None:
-    full = synth._dot_screen(96, 384, pitch=6.0, angle=0.0, radius=0.25)
-    part = synth._dot_screen(
+    full = paint._dot_screen(96, 384, pitch=6.0, angle=0.0, radius=0.25)
+    part = paint._dot_screen(
         96, 384, pitch=6.0, angle=0.0, radius=0.25, keep=0.4, rng=np.random.default_rng(1)
     )
     assert np.all(part <= full)  # dots are dropped, never moved or grown
     assert 0.3 < float(part.sum() / full.sum()) < 0.5
-    again = synth._dot_screen(
+    again = paint._dot_screen(
         96, 384, pitch=6.0, angle=0.0, radius=0.25, keep=0.4, rng=np.random.default_rng(1)
     )
     assert np.array_equal(part, again)
@@ -386,17 +387,17 @@ def test_stipple_scatters_sparse_dark_dots_on_the_paper() -> None:
 
 
 def test_noise_windows_are_standard_normal_and_seeded() -> None:
-    a = synth._gaussian(np.random.default_rng(7), (48, 200, 3))
-    b = synth._gaussian(np.random.default_rng(7), (48, 200, 3))
-    c = synth._gaussian(np.random.default_rng(8), (48, 200, 3))
+    a = sampling._gaussian(np.random.default_rng(7), (48, 200, 3))
+    b = sampling._gaussian(np.random.default_rng(7), (48, 200, 3))
+    c = sampling._gaussian(np.random.default_rng(8), (48, 200, 3))
     assert a.shape == (48, 200, 3) and a.dtype == np.float32 and not a.flags.writeable
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert abs(float(a.mean())) < 0.05 and abs(float(a.std()) - 1.0) < 0.05
     # neighbouring pixels uncorrelated, as fresh draws would be
     flat = a.reshape(-1)
     assert abs(float(np.corrcoef(flat[:-1], flat[1:])[0, 1])) < 0.03
-    big = synth._gaussian(np.random.default_rng(7), (synth._NOISE_TABLE_SIZE + 1,))
-    assert big.shape == (synth._NOISE_TABLE_SIZE + 1,) and abs(float(big.std()) - 1.0) < 0.01
+    big = sampling._gaussian(np.random.default_rng(7), (sampling._NOISE_TABLE_SIZE + 1,))
+    assert big.shape == (sampling._NOISE_TABLE_SIZE + 1,) and abs(float(big.std()) - 1.0) < 0.01
 
 
 def _ink_rows(layers: np.ndarray) -> np.ndarray:
@@ -414,7 +415,7 @@ def test_arc_bends_the_text_along_a_circle_and_keeps_its_length(seed: int) -> No
     h, w, mid = 40, 400, 20.0
     layers = np.zeros((h, w, 3), dtype=np.uint8)
     layers[14:27, 20:380, 0] = 255
-    bent = synth._arc(layers, mid, 150.0, np.random.default_rng(seed))
+    bent = geometry._arc(layers, mid, 150.0, np.random.default_rng(seed))
     centre = _ink_rows(bent)
     cols = np.flatnonzero(~np.isnan(centre))
     ends = (centre[cols[:15]].mean() + centre[cols[-15:]].mean()) / 2
