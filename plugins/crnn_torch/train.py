@@ -24,7 +24,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,38 +40,8 @@ from crnn_torch import checkpoint as ckpt_io
 from crnn_torch.config import load_config, resolve_arch, to_plain
 from crnn_torch.config_schema import TrainConfig
 from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
+from crnn_torch.distributed import any_rank, average_buffers, gather_objects, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(use_cuda: bool) -> DistInfo:
-    """Join the torchrun job described by RANK / WORLD_SIZE / LOCAL_RANK (nccl on CUDA, gloo on CPU)."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistInfo()
-    info = DistInfo(
-        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
-    )
-    if info.enabled and not torch.distributed.is_initialized():
-        if use_cuda:
-            torch.cuda.set_device(info.local_rank)
-        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    return info
 
 
 def seed_everything(seed: int) -> None:
@@ -312,33 +281,11 @@ class TorchTrainer:
         )
         return meta.with_charset(self.charset)
 
-    def _rng_states(self) -> list[dict[str, Any]]:
-        state = ckpt_io.capture_rng()
-        if not self.dist.enabled:
-            return [state]
-        gathered: list[Any] = [None] * self.dist.world
-        torch.distributed.all_gather_object(gathered, state)
-        return gathered
-
-    def sync_buffers(self) -> None:
-        """Average BatchNorm running statistics over the ranks (collective; no-op alone).
-
-        DDP keeps parameters equal but each rank updates its running statistics from its own batches;
-        the average estimates them from all the data and leaves every rank with the same model.
-        """
-        if not self.dist.enabled:
-            return
-        with torch.no_grad():
-            for buf in self.model.buffers():
-                if buf.is_floating_point():
-                    torch.distributed.all_reduce(buf)
-                    buf.div_(self.dist.world)
-
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (see checkpoint.py); collective under DDP (gathers every rank's RNG)."""
         from crnn_cli import __version__
 
-        self.sync_buffers()
+        average_buffers(self.model, self.dist)
 
         def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return {k: v.detach().cpu().clone() for k, v in state.items()}
@@ -363,7 +310,7 @@ class TorchTrainer:
             "step": self.step,
             "epoch": self.epoch,
             "data": self.train_sampler.state_dict(self.batch_in_epoch),
-            "rng": self._rng_states(),
+            "rng": gather_objects(ckpt_io.capture_rng(), self.dist),
             "metrics": self.last_eval,
             "best": self.best,
             "best_step": self.best_step,
@@ -437,14 +384,6 @@ class TorchTrainer:
             lengths = torch.full((n,), t, dtype=torch.long, device=log_probs.device)
             return self.ctc(log_probs, targets, lengths, target_lengths).mean()
 
-    def _any_rank(self, *flags: bool) -> list[bool]:
-        """Each flag OR-ed over all ranks (one small all-reduce), so ranks take the same decisions."""
-        if not self.dist.enabled:
-            return list(flags)
-        t = torch.tensor([float(f) for f in flags], device=self.device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return [bool(v) for v in t.tolist()]
-
     @torch.no_grad()
     def _restore_buffers(self, saved: list[torch.Tensor]) -> None:
         for buf, old in zip(self.model.buffers(), saved):
@@ -463,8 +402,8 @@ class TorchTrainer:
         with self._autocast():
             logits = self.net(images)
         loss = self.loss(logits, targets, lengths)
-        bad_loss, self._stop_flag = self._any_rank(
-            not bool(torch.isfinite(loss)), self._stop_signal is not None
+        bad_loss, self._stop_flag = any_rank(
+            self.dist, self.device, not bool(torch.isfinite(loss)), self._stop_signal is not None
         )
         out = {"loss": float(loss.detach()), "lr": lr, "skipped": None, "logits": logits.detach()}
         if bad_loss:
@@ -522,7 +461,7 @@ class TorchTrainer:
         total = Accumulator(protocol, mode)
         parts = [Accumulator(protocol, mode) for _ in self.eval_leaves]
         self.eval_sampler.set_epoch(0)
-        self.sync_buffers()
+        average_buffers(self.model, self.dist)
         with self._eval_weights():
             self.model.eval()
             for batch in self.eval_loader:
