@@ -36,6 +36,7 @@ from crnn_cli.core.ctc import decode_greedy
 from crnn_cli.core.errors import ConfigError, DatasetError, ModelError, UsageError
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.metrics import Accumulator
+from crnn_torch import amp
 from crnn_torch import checkpoint as ckpt_io
 from crnn_torch.config import load_config, resolve_arch, to_plain
 from crnn_torch.config_schema import TrainConfig
@@ -91,40 +92,6 @@ class Reporter:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX), as oneDNN reports it."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-# Measured on a 2-core AVX2 machine: one step of crnn_default at batch 64 took 4 s in float32 and
-# 24-49 s under bf16 autocast, which such a CPU can only emulate.
-SLOW_BF16 = (
-    "Global.amp: bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX here) is emulated and "
-    "trains several times slower than float32; use amp: auto, which takes bf16 only where the CPU has it"
-)
-
-
-def autocast_dtype(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a GradScaler is needed) for Global.amp on ``device``.
-
-    On the CPU, "auto" means bf16 where the CPU computes it natively and float32 elsewhere.
-    """
-    if mode == "off":
-        return None, False
-    if device.type == "cuda":
-        if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
-            return torch.float16, True
-        return torch.bfloat16, False
-    if mode == "fp16":
-        raise ConfigError("Global.amp: fp16 needs CUDA; on CPU use bf16 or false")
-    if mode == "auto":
-        return (torch.bfloat16 if cpu_has_native_bf16() else None), False
-    return torch.bfloat16, False
 
 
 class TorchTrainer:
@@ -248,9 +215,9 @@ class TorchTrainer:
         self.total_steps = g.max_steps or g.epoch_num * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, config.Optimizer, config.Architecture.Head.fc_decay)
         self.schedule = LrSchedule(config.Optimizer.lr, self.steps_per_epoch, self.total_steps)
-        self.amp_dtype, need_scaler = autocast_dtype(g.amp_mode, self.device)
-        if g.amp_mode == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
-            self.report.info(f"warning: {SLOW_BF16}")
+        self.amp_dtype, need_scaler = amp.autocast_dtype(g.amp_mode, self.device)
+        if g.amp_mode == "bf16" and self.device.type == "cpu" and not amp.cpu_has_native_bf16():
+            self.report.info(f"warning: {amp.SLOW_BF16}")
         self.scaler = torch.amp.GradScaler(self.device.type) if need_scaler else None
         self.ema = Ema(self.model, g.ema_decay) if g.ema else None
         self.clip = g.grad_clip or (config.Optimizer.clip_norm or 0.0)
@@ -372,9 +339,7 @@ class TorchTrainer:
     # -- one step ------------------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return amp.autocast(self.device, self.amp_dtype)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
         """Mean per-sample CTC loss, in float32 whatever the autocast dtype. logits: N, T, C."""
