@@ -354,8 +354,7 @@ def test_amp_auto_on_cpu_takes_bf16_only_where_the_cpu_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
     """Emulated bf16 trained crnn_default 6-12x slower than float32 on an AVX2 machine."""
-    from crnn_torch import amp
-    from crnn_torch import train as train_mod
+    from crnn_torch import amp, progress
 
     monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
@@ -365,7 +364,7 @@ def test_amp_auto_on_cpu_takes_bf16_only_where_the_cpu_has_it(
     cfg = tiny_config(tmp_path, steps=1, batch=4, hidden=8, eval_size=8)
     cfg["Global"]["amp"] = "bf16"
     messages: list[str] = []
-    monkeypatch.setattr(train_mod.Reporter, "info", lambda self, text: messages.append(text))
+    monkeypatch.setattr(progress.Reporter, "info", lambda self, text: messages.append(text))
     TorchTrainer(config_from_dict(cfg), quiet=True).close()
     warned = [m for m in messages if "without native bf16" in m]
     assert bool(warned) == (not native)
