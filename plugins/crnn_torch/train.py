@@ -15,7 +15,6 @@ WORLD_SIZE set) the model runs as DistributedDataParallel; only rank 0 writes fi
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -33,7 +32,7 @@ from torch import nn
 
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import decode_greedy
-from crnn_cli.core.errors import ConfigError, DatasetError, ModelError, UsageError
+from crnn_cli.core.errors import ConfigError, DatasetError, ModelError
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.metrics import Accumulator
 from crnn_torch import amp
@@ -44,6 +43,7 @@ from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_
 from crnn_torch.distributed import any_rank, average_buffers, gather_objects, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
 from crnn_torch.progress import Reporter
+from crnn_torch.run_dir import RunDir, claim_save_dir
 
 
 def seed_everything(seed: int) -> None:
@@ -103,15 +103,12 @@ class TorchTrainer:
         self._stop_signal: str | None = None
         self._stop_flag = False
         self.save_dir = Path(g.save_model_dir)
-        self.metrics_path = self.save_dir / "metrics.jsonl"
-        self.curves_path = self.save_dir / "curves.png"
-        self._records: list[dict[str, Any]] = []
-        self._plotted = -1  # how many records curves.png shows
+        self.run_dir = RunDir(self.save_dir, self.dist.main)
 
         resume = resume or g.checkpoints
         if resume:
             self.restore(resume)
-            self._load_records()
+            self.run_dir.load_records(self.step)
         elif g.pretrained_model:
             report = ckpt_io.load_pretrained(self.model, g.pretrained_model)
             self.report.info(f"pretrained: {report.summary()}")
@@ -420,14 +417,6 @@ class TorchTrainer:
 
     # -- the loop ------------------------------------------------------------------------------------
 
-    def _log(self, record: dict[str, Any]) -> None:
-        if not self.dist.main:
-            return
-        self._records.append(record)
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        with self.metrics_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
     def _eval_and_save(self) -> None:
         result = self.evaluate()
         self.last_eval = {"step": self.step, **result}
@@ -441,21 +430,16 @@ class TorchTrainer:
             names.append("best_accuracy")
         elif improved:
             self.report.info(f"step {self.step}: weights hold NaN/inf; not saved as best")
-        self._log({"event": "eval", "step": self.step, "epoch": self.epoch, **result, "best": self.best})
+        self.run_dir.log(
+            {"event": "eval", "step": self.step, "epoch": self.epoch, **result, "best": self.best}
+        )
         self.save(*names)
         best = f"{self.best:.4f}" if self.best is not None else "n/a"
         self.report.info(
             f"eval step {self.step}: acc {result['acc']:.4f} norm_edit_dis {result['norm_edit_dis']:.4f} "
             f"({result['count']} samples); best {key} {best}"
         )
-        self._plot()
-
-    def _plot(self) -> None:
-        if self.dist.main:
-            from crnn_torch.curves import plot_curves
-
-            plot_curves(self._records, self.curves_path, title=str(self.save_dir))
-            self._plotted = len(self._records)
+        self.run_dir.plot()
 
     def _eval_due(self) -> bool:
         if self.eval_loader is None:
@@ -483,27 +467,6 @@ class TorchTrainer:
             for s, h in old.items():
                 signal.signal(s, h)
 
-    def _load_records(self) -> None:
-        """On resume: the metrics logged up to the checkpoint (for the curves); later ones are dropped."""
-        if not self.dist.main or not self.metrics_path.is_file():
-            return
-        from crnn_torch.curves import read_metrics
-
-        self._records = [r for r in read_metrics(self.metrics_path) if int(r.get("step", 0)) <= self.step]
-        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self._records)
-        self.metrics_path.write_text(lines, encoding="utf-8")
-
-    def _write_config(self) -> None:
-        if not self.dist.main:
-            return
-        import yaml
-
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        from crnn_cli.core.fileio import write_bytes_atomic
-
-        text = yaml.safe_dump(to_plain(self.config), sort_keys=False, allow_unicode=True)
-        write_bytes_atomic(self.save_dir / "config.yml", text.encode("utf-8"))
-
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train until the configured end (or ``stop_at`` steps, saving a resumable checkpoint)."""
         g = self.config.Global
@@ -517,10 +480,11 @@ class TorchTrainer:
             f"{'dynamic' if self.preprocess.dynamic_width else self.preprocess.width}, {self.steps_per_epoch} "
             f"steps/epoch x {self.dist.world} process(es), {self.total_steps} steps, device {self.device}"
         )
-        self._write_config()
-        if self.dist.main and not self._records and self.metrics_path.exists():
-            self.metrics_path.unlink()  # a fresh run in a used folder: its old log would mix in
-        self._log({"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world})
+        self.run_dir.write_config(self.config)
+        self.run_dir.drop_stale_metrics()
+        self.run_dir.log(
+            {"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world}
+        )
         losses = self.losses
         started, seen, start_step = time.monotonic(), 0, self.step
         finished = self.step >= self.total_steps
@@ -543,7 +507,7 @@ class TorchTrainer:
                             self.report.info(
                                 f"step {self.step}: skipped ({out['skipped']}, loss {out['loss']})"
                             )
-                            self._log({"event": "skip", "step": self.step, "reason": out["skipped"]})
+                            self.run_dir.log({"event": "skip", "step": self.step, "reason": out["skipped"]})
                         else:
                             losses.append(out["loss"])
                         last = (out, batch)
@@ -570,8 +534,8 @@ class TorchTrainer:
                 self._eval_and_save()  # a final number for the summary
             elif self._saved_step != self.step:
                 self.save("latest")
-            if self._plotted != len(self._records):
-                self._plot()  # the last steps too, and a run that stopped before its first evaluation
+            if self.run_dir.plotted != len(self.run_dir.records):
+                self.run_dir.plot()  # the last steps too, and a run that stopped before its first evaluation
         elapsed = time.monotonic() - started
         latest = ckpt_io.latest_path(self.save_dir)
         summary: dict[str, Any] = {
@@ -585,8 +549,8 @@ class TorchTrainer:
             "best": {"metric": self.config.Metric.main_indicator, "value": self.best, "step": self.best_step},
             "latest": str(latest),
             "best_path": str(ckpt_io.best_path(self.save_dir)) if self.best is not None else None,
-            "metrics": str(self.metrics_path),
-            "curves": str(self.curves_path) if self.curves_path.exists() else None,
+            "metrics": str(self.run_dir.metrics_path),
+            "curves": str(self.run_dir.curves_path) if self.run_dir.curves_path.exists() else None,
             "seconds": elapsed,
             "samples_per_second": seen / elapsed if elapsed > 0 else 0.0,
             "steps_this_run": self.step - start_step,
@@ -619,7 +583,7 @@ class TorchTrainer:
             for d, label in zip(decode_greedy(probs, self.charset), batch["texts"]):
                 acc.add(d.text, label)
             record["acc"] = acc.accuracy
-        self._log(record)
+        self.run_dir.log(record)
         self.report.info(
             f"epoch {self.epoch + 1} step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
             f"lr {record['lr']:.2e} {record['samples_per_s']:.1f} samples/s"
@@ -634,30 +598,6 @@ class TorchTrainer:
                 it._shutdown_workers()
         if self.dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-
-# What a run leaves in its save_model_dir (config.yml alone is not a run: people keep configs there).
-RUN_FILES = ("latest.pt", "best_accuracy.pt", "metrics.jsonl", "curves.png", "config.yml")
-RUN_GLOBS = ("iter_epoch_*.pt",)
-
-
-def claim_save_dir(save_dir: Path, overwrite: bool, main: bool) -> None:
-    """Refuse a fresh run in a folder that holds another run (its files would mix with this one's);
-    with ``overwrite`` delete that run's files instead (on the main process only)."""
-    found = [save_dir / n for n in RUN_FILES if (save_dir / n).is_file()]
-    found += [p for g in RUN_GLOBS for p in sorted(save_dir.glob(g))]
-    if not any(p.name != "config.yml" for p in found):
-        return
-    if not overwrite:
-        names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
-        raise UsageError(
-            f"{save_dir} already holds a training run ({names}); continue it with --resume "
-            f"{save_dir / 'latest.pt'}, start over there with --overwrite (its run files are deleted), "
-            "or choose another Global.save_model_dir"
-        )
-    if main:
-        for p in found:
-            p.unlink(missing_ok=True)
 
 
 def train(
