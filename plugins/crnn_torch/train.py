@@ -35,7 +35,7 @@ from crnn_cli.core.ctc import decode_greedy
 from crnn_cli.core.errors import ConfigError, DatasetError, ModelError
 from crnn_cli.core.metadata import ModelMetadata
 from crnn_cli.core.metrics import Accumulator
-from crnn_torch import amp
+from crnn_torch import amp, evaluation
 from crnn_torch import checkpoint as ckpt_io
 from crnn_torch.config import load_config, resolve_arch, to_plain
 from crnn_torch.config_schema import TrainConfig
@@ -358,62 +358,14 @@ class TorchTrainer:
 
     # -- evaluation ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _eval_weights(self) -> Iterator[None]:
-        """Evaluate the EMA weights when EMA is on; the trained weights come back afterwards."""
-        if self.ema is None:
-            yield
-            return
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(self.ema.shadow)
-        try:
-            yield
-        finally:
-            self.model.load_state_dict(saved)
-
-    @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
         """Word accuracy and normalised edit distance on the Eval set (PaddleOCR RecMetric)."""
         if self.eval_loader is None:
             raise ConfigError("no Eval section in the config: nothing to evaluate on")
-        metric = self.config.Metric
-        protocol, mode = ("benchmark", "strip") if metric.is_filter else ("paddle", "drop")
-        total = Accumulator(protocol, mode)
-        parts = [Accumulator(protocol, mode) for _ in self.eval_leaves]
-        self.eval_sampler.set_epoch(0)
-        average_buffers(self.model, self.dist)
-        with self._eval_weights():
-            self.model.eval()
-            for batch in self.eval_loader:
-                images, widths = batch["images"], batch["widths"]
-                # Each crop runs at its own padded width, as at inference: a result never depends on the
-                # batch's widest neighbour (the BiLSTM would see the extra padding).
-                for width in torch.unique(widths).tolist():
-                    rows = torch.nonzero(widths == width).flatten().tolist()
-                    with self._autocast():
-                        logits = self.model(images[rows, :, :, :width].to(self.device))
-                    probs = logits.float().softmax(-1).cpu().numpy()
-                    for d, i in zip(decode_greedy(probs, self.charset), rows):
-                        total.add(d.text, batch["texts"][i], d.confidence)
-                        parts[batch["sources"][i]].add(d.text, batch["texts"][i], d.confidence)
-            self.model.train()
-        sums = [total.count, total.correct, total.ned_sum] + [v for a in parts for v in (a.count, a.correct)]
-        if self.dist.enabled:
-            t = torch.tensor(sums, dtype=torch.float64, device=self.device)
-            torch.distributed.all_reduce(t)
-            sums = t.tolist()
-        count, correct, ned = sums[:3]
-        result: dict[str, Any] = {
-            "acc": correct / count if count else 0.0,
-            "norm_edit_dis": 1.0 - ned / count if count else 0.0,
-            "count": int(count),
-        }
-        if len(parts) > 1:
-            result["per_dataset"] = {
-                leaf.name: (sums[3 + 2 * i + 1] / sums[3 + 2 * i] if sums[3 + 2 * i] else 0.0)
-                for i, leaf in enumerate(self.eval_leaves)
-            }
-        return result
+        return evaluation.evaluate(
+            self.model, self.eval_loader, self.eval_sampler, self.eval_leaves, self.charset,
+            self.config.Metric, ema=self.ema, dist=self.dist, device=self.device, amp_dtype=self.amp_dtype,
+        )  # fmt: skip
 
     # -- the loop ------------------------------------------------------------------------------------
 
