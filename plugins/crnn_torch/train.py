@@ -32,15 +32,14 @@ from torch import nn
 
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import decode_greedy
-from crnn_cli.core.errors import ConfigError, DatasetError, ModelError
-from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.errors import ConfigError, DatasetError
 from crnn_cli.core.metrics import Accumulator
-from crnn_torch import amp, evaluation
+from crnn_torch import amp, evaluation, run_state
 from crnn_torch import checkpoint as ckpt_io
-from crnn_torch.config import load_config, resolve_arch, to_plain
+from crnn_torch.config import load_config, resolve_arch
 from crnn_torch.config_schema import TrainConfig
 from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
-from crnn_torch.distributed import any_rank, average_buffers, gather_objects, init_distributed
+from crnn_torch.distributed import any_rank, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
 from crnn_torch.progress import Reporter
 from crnn_torch.run_dir import RunDir, claim_save_dir
@@ -107,7 +106,7 @@ class TorchTrainer:
 
         resume = resume or g.checkpoints
         if resume:
-            self.restore(resume)
+            run_state.restore(self, resume)
             self.run_dir.load_records(self.step)
         elif g.pretrained_model:
             report = ckpt_io.load_pretrained(self.model, g.pretrained_model)
@@ -182,70 +181,11 @@ class TorchTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-    # -- metadata and checkpoints --------------------------------------------------------------------
-
-    def metadata(self) -> ModelMetadata:
-        from crnn_cli import __version__
-
-        p = self.preprocess
-        meta = ModelMetadata(
-            channels=p.channels,
-            height=p.height,
-            width=p.width,
-            dynamic_width=p.dynamic_width,
-            # Inference reads crops as evaluation did: training may squash long lines harder to bound
-            # its cost per batch, but the model was scored, and is run, up to the Eval width.
-            max_width=max(p.max_width, self.eval_preprocess.max_width),
-            mean=tuple(p.mean),
-            std=tuple(p.std),
-            architecture=self.arch,
-            producer=f"crnn {__version__}",
-        )
-        return meta.with_charset(self.charset)
-
-    def payload(self) -> dict[str, Any]:
-        """The checkpoint dict (see checkpoint.py); collective under DDP (gathers every rank's RNG)."""
-        from crnn_cli import __version__
-
-        average_buffers(self.model, self.dist)
-
-        def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: v.detach().cpu().clone() for k, v in state.items()}
-
-        raw = cpu(self.model.state_dict())
-        out: dict[str, Any] = {
-            "format": ckpt_io.FORMAT,
-            "format_version": ckpt_io.FORMAT_VERSION,
-            "crnn_version": __version__,
-            "torch_version": str(torch.__version__),
-            "arch": self.arch,
-            "arch_kwargs": dict(self.arch_kwargs),
-            "num_classes": self.charset.num_classes,
-            "characters": list(self.charset.symbols),
-            "metadata": self.metadata().to_json(),
-            "model": cpu(self.ema.shadow) if self.ema is not None else raw,
-            "config": to_plain(self.config),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(self.step),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "step": self.step,
-            "epoch": self.epoch,
-            "data": self.train_sampler.state_dict(self.batch_in_epoch),
-            "rng": gather_objects(ckpt_io.capture_rng(), self.dist),
-            "metrics": self.last_eval,
-            "best": self.best,
-            "best_step": self.best_step,
-            "skipped_steps": self.skipped_steps,
-            "loss_window": list(self.losses),
-        }
-        if self.ema is not None:
-            out["raw_model"] = raw
-        return out
+    # -- checkpoints -----------------------------------------------------------------------------------
 
     def save(self, *names: str) -> Path | None:
         """Write the checkpoint under each name (latest, best_accuracy, iter_epoch_N); rank 0 writes."""
-        payload = self.payload()  # every rank: the RNG gather is collective
+        payload = run_state.payload(self)  # every rank: the RNG gather is collective
         if "latest" in names:
             self._saved_step = self.step  # on every rank, so that all take the same decisions
         if not self.dist.main:
@@ -254,42 +194,6 @@ class TorchTrainer:
         for name in names:
             path = ckpt_io.save_checkpoint(payload, self.save_dir / f"{name}{ckpt_io.SUFFIX}")
         return path
-
-    def restore(self, path: str | Path) -> None:
-        """Continue a run from its checkpoint: weights, optimiser, schedule, EMA, RNG, data position."""
-        ck = ckpt_io.load_checkpoint(path)
-        if ck["arch"] != self.arch or int(ck["num_classes"]) != self.charset.num_classes:
-            raise ModelError(
-                f"{path}: checkpoint is a {ck['arch']} with {ck['num_classes']} classes, the config builds a "
-                f"{self.arch} with {self.charset.num_classes}; resume with the config it was trained with"
-            )
-        if list(ck.get("characters") or []) != list(self.charset.symbols):
-            raise ModelError(f"{path}: checkpoint was trained with another dictionary than this config's")
-        self.model.load_state_dict(ck.get("raw_model") or ck["model"])
-        if ck.get("optimizer"):
-            self.optimizer.load_state_dict(ck["optimizer"])
-        if self.scaler is not None and ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
-        if self.ema is not None:
-            if ck.get("ema"):
-                self.ema.load_state_dict(ck["ema"])
-            else:
-                self.ema = Ema(self.model, self.config.Global.ema_decay)
-        self.step, self.epoch = int(ck["step"]), int(ck["epoch"])
-        data = ck.get("data") or {}
-        self.batch_in_epoch = int(data.get("batch", 0))
-        old_world = int(data.get("world_size", 1))
-        if old_world != self.dist.world:  # same samples seen, in other batches: position in samples
-            self.batch_in_epoch = self.batch_in_epoch * old_world // self.dist.world
-            self.report.info(f"resume: world size {old_world} -> {self.dist.world}; data position rescaled")
-        self.best, self.best_step = ck.get("best"), ck.get("best_step")
-        self.last_eval = ck.get("metrics")
-        self.skipped_steps = int(ck.get("skipped_steps", 0))
-        self.losses.extend(float(v) for v in ck.get("loss_window") or ())
-        states = ck.get("rng") or []
-        if states:
-            ckpt_io.restore_rng(states[self.dist.rank % len(states)])
-        self.report.info(f"resumed from {path}: {ckpt_io.describe(ck)}")
 
     # -- one step ------------------------------------------------------------------------------------
 
