@@ -10,6 +10,11 @@ indicator improves, ``best_accuracy.pt``; metrics go to ``metrics.jsonl`` and ``
 SIGINT / SIGTERM finish the current step, save ``latest.pt`` and return; ``--resume`` continues the
 same run (weights, optimiser, schedule, RNG and data position restored). Under torchrun (RANK and
 WORLD_SIZE set) the model runs as DistributedDataParallel; only rank 0 writes files.
+
+This module is the loop and what ties it together; each concern it calls on has its own module:
+distributed.py (torchrun, collectives), amp.py (autocast dtype), optim.py (optimiser, schedule, EMA),
+evaluation.py (scoring on Eval), run_state.py (what a checkpoint holds, resume), checkpoint.py (the
+file), run_dir.py (the run folder, metrics.jsonl, curves) and progress.py (stderr).
 """
 
 from __future__ import annotations
