@@ -354,17 +354,17 @@ def test_amp_auto_on_cpu_takes_bf16_only_where_the_cpu_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
     """Emulated bf16 trained crnn_default 6-12x slower than float32 on an AVX2 machine."""
-    from crnn_torch import train as train_mod
+    from crnn_torch import amp, progress
 
-    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
-    assert train_mod.autocast_dtype("auto", cpu) == ((torch.bfloat16 if native else None), False)
-    assert train_mod.autocast_dtype("bf16", cpu) == (torch.bfloat16, False)  # asked for: obeyed
-    assert train_mod.autocast_dtype("off", cpu) == (None, False)
+    assert amp.autocast_dtype("auto", cpu) == ((torch.bfloat16 if native else None), False)
+    assert amp.autocast_dtype("bf16", cpu) == (torch.bfloat16, False)  # asked for: obeyed
+    assert amp.autocast_dtype("off", cpu) == (None, False)
     cfg = tiny_config(tmp_path, steps=1, batch=4, hidden=8, eval_size=8)
     cfg["Global"]["amp"] = "bf16"
     messages: list[str] = []
-    monkeypatch.setattr(train_mod.Reporter, "info", lambda self, text: messages.append(text))
+    monkeypatch.setattr(progress.Reporter, "info", lambda self, text: messages.append(text))
     TorchTrainer(config_from_dict(cfg), quiet=True).close()
     warned = [m for m in messages if "without native bf16" in m]
     assert bool(warned) == (not native)

@@ -3,6 +3,7 @@
 A checkpoint is a ``torch.save`` of a plain dict (schema below). It holds only tensors, numbers,
 strings, None and lists/dicts of them, so ``torch.load(weights_only=True)`` reads it: a file that
 would import or call anything while loading (a hostile pickle) is refused with UnsafeFileError.
+A training run's checkpoint is filled from its trainer, and read back on resume, in run_state.py.
 
 Keys (format_version 1):
   format, format_version      "crnn.checkpoint", 1

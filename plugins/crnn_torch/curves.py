@@ -1,6 +1,6 @@
 """Training curves: loss, learning rate and evaluation accuracy against steps, as one PNG.
 
-Drawn with matplotlib's Agg backend (no display needed) from the records train.py appends to
+Drawn with matplotlib's Agg backend (no display needed) from the records run_dir.py appends to
 ``metrics.jsonl``, so the picture can also be redrawn from that file alone: ``plot_metrics_file``.
 """
 

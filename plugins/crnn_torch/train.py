@@ -10,12 +10,16 @@ indicator improves, ``best_accuracy.pt``; metrics go to ``metrics.jsonl`` and ``
 SIGINT / SIGTERM finish the current step, save ``latest.pt`` and return; ``--resume`` continues the
 same run (weights, optimiser, schedule, RNG and data position restored). Under torchrun (RANK and
 WORLD_SIZE set) the model runs as DistributedDataParallel; only rank 0 writes files.
+
+This module is the loop and what ties it together; each concern it calls on has its own module:
+distributed.py (torchrun, collectives), amp.py (autocast dtype), optim.py (optimiser, schedule, EMA),
+evaluation.py (scoring on Eval), run_state.py (what a checkpoint holds, resume), checkpoint.py (the
+file), run_dir.py (the run folder, metrics.jsonl, curves) and progress.py (stderr).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -24,7 +28,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,128 +37,23 @@ from torch import nn
 
 from crnn_cli.core.charset import Charset, load_charset
 from crnn_cli.core.ctc import decode_greedy
-from crnn_cli.core.errors import ConfigError, DatasetError, ModelError, UsageError
-from crnn_cli.core.metadata import ModelMetadata
+from crnn_cli.core.errors import ConfigError, DatasetError
 from crnn_cli.core.metrics import Accumulator
+from crnn_torch import amp, evaluation, run_state
 from crnn_torch import checkpoint as ckpt_io
-from crnn_torch.config import load_config, resolve_arch, to_plain
+from crnn_torch.config import load_config, resolve_arch
 from crnn_torch.config_schema import TrainConfig
 from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
+from crnn_torch.distributed import any_rank, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(use_cuda: bool) -> DistInfo:
-    """Join the torchrun job described by RANK / WORLD_SIZE / LOCAL_RANK (nccl on CUDA, gloo on CPU)."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistInfo()
-    info = DistInfo(
-        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
-    )
-    if info.enabled and not torch.distributed.is_initialized():
-        if use_cuda:
-            torch.cuda.set_device(info.local_rank)
-        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    return info
+from crnn_torch.progress import Reporter
+from crnn_torch.run_dir import RunDir, claim_save_dir
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class Reporter:
-    """Log lines and a progress bar on stderr (rank 0 only; the bar only on a terminal)."""
-
-    def __init__(self, quiet: bool, active: bool) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True, quiet=quiet or not active, highlight=False)
-        self.progress: Any = None
-        self._task: Any = None
-        self.bar = active and not quiet and self.console.is_terminal
-
-    def info(self, message: str) -> None:
-        (self.progress.console if self.progress is not None else self.console).print(
-            message, markup=False, soft_wrap=True
-        )
-
-    def start(self, total: int, done: int) -> None:
-        if not self.bar:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.progress.start()
-        self._task = self.progress.add_task("train", total=total, completed=done, status="")
-
-    def advance(self, step: int, status: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self._task, completed=step, status=status)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX), as oneDNN reports it."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-# Measured on a 2-core AVX2 machine: one step of crnn_default at batch 64 took 4 s in float32 and
-# 24-49 s under bf16 autocast, which such a CPU can only emulate.
-SLOW_BF16 = (
-    "Global.amp: bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX here) is emulated and "
-    "trains several times slower than float32; use amp: auto, which takes bf16 only where the CPU has it"
-)
-
-
-def autocast_dtype(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a GradScaler is needed) for Global.amp on ``device``.
-
-    On the CPU, "auto" means bf16 where the CPU computes it natively and float32 elsewhere.
-    """
-    if mode == "off":
-        return None, False
-    if device.type == "cuda":
-        if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
-            return torch.float16, True
-        return torch.bfloat16, False
-    if mode == "fp16":
-        raise ConfigError("Global.amp: fp16 needs CUDA; on CPU use bf16 or false")
-    if mode == "auto":
-        return (torch.bfloat16 if cpu_has_native_bf16() else None), False
-    return torch.bfloat16, False
 
 
 class TorchTrainer:
@@ -209,15 +107,12 @@ class TorchTrainer:
         self._stop_signal: str | None = None
         self._stop_flag = False
         self.save_dir = Path(g.save_model_dir)
-        self.metrics_path = self.save_dir / "metrics.jsonl"
-        self.curves_path = self.save_dir / "curves.png"
-        self._records: list[dict[str, Any]] = []
-        self._plotted = -1  # how many records curves.png shows
+        self.run_dir = RunDir(self.save_dir, self.dist.main)
 
         resume = resume or g.checkpoints
         if resume:
-            self.restore(resume)
-            self._load_records()
+            run_state.restore(self, resume)
+            self.run_dir.load_records(self.step)
         elif g.pretrained_model:
             report = ckpt_io.load_pretrained(self.model, g.pretrained_model)
             self.report.info(f"pretrained: {report.summary()}")
@@ -279,9 +174,9 @@ class TorchTrainer:
         self.total_steps = g.max_steps or g.epoch_num * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, config.Optimizer, config.Architecture.Head.fc_decay)
         self.schedule = LrSchedule(config.Optimizer.lr, self.steps_per_epoch, self.total_steps)
-        self.amp_dtype, need_scaler = autocast_dtype(g.amp_mode, self.device)
-        if g.amp_mode == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
-            self.report.info(f"warning: {SLOW_BF16}")
+        self.amp_dtype, need_scaler = amp.autocast_dtype(g.amp_mode, self.device)
+        if g.amp_mode == "bf16" and self.device.type == "cpu" and not amp.cpu_has_native_bf16():
+            self.report.info(f"warning: {amp.SLOW_BF16}")
         self.scaler = torch.amp.GradScaler(self.device.type) if need_scaler else None
         self.ema = Ema(self.model, g.ema_decay) if g.ema else None
         self.clip = g.grad_clip or (config.Optimizer.clip_norm or 0.0)
@@ -291,92 +186,11 @@ class TorchTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-    # -- metadata and checkpoints --------------------------------------------------------------------
-
-    def metadata(self) -> ModelMetadata:
-        from crnn_cli import __version__
-
-        p = self.preprocess
-        meta = ModelMetadata(
-            channels=p.channels,
-            height=p.height,
-            width=p.width,
-            dynamic_width=p.dynamic_width,
-            # Inference reads crops as evaluation did: training may squash long lines harder to bound
-            # its cost per batch, but the model was scored, and is run, up to the Eval width.
-            max_width=max(p.max_width, self.eval_preprocess.max_width),
-            mean=tuple(p.mean),
-            std=tuple(p.std),
-            architecture=self.arch,
-            producer=f"crnn {__version__}",
-        )
-        return meta.with_charset(self.charset)
-
-    def _rng_states(self) -> list[dict[str, Any]]:
-        state = ckpt_io.capture_rng()
-        if not self.dist.enabled:
-            return [state]
-        gathered: list[Any] = [None] * self.dist.world
-        torch.distributed.all_gather_object(gathered, state)
-        return gathered
-
-    def sync_buffers(self) -> None:
-        """Average BatchNorm running statistics over the ranks (collective; no-op alone).
-
-        DDP keeps parameters equal but each rank updates its running statistics from its own batches;
-        the average estimates them from all the data and leaves every rank with the same model.
-        """
-        if not self.dist.enabled:
-            return
-        with torch.no_grad():
-            for buf in self.model.buffers():
-                if buf.is_floating_point():
-                    torch.distributed.all_reduce(buf)
-                    buf.div_(self.dist.world)
-
-    def payload(self) -> dict[str, Any]:
-        """The checkpoint dict (see checkpoint.py); collective under DDP (gathers every rank's RNG)."""
-        from crnn_cli import __version__
-
-        self.sync_buffers()
-
-        def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: v.detach().cpu().clone() for k, v in state.items()}
-
-        raw = cpu(self.model.state_dict())
-        out: dict[str, Any] = {
-            "format": ckpt_io.FORMAT,
-            "format_version": ckpt_io.FORMAT_VERSION,
-            "crnn_version": __version__,
-            "torch_version": str(torch.__version__),
-            "arch": self.arch,
-            "arch_kwargs": dict(self.arch_kwargs),
-            "num_classes": self.charset.num_classes,
-            "characters": list(self.charset.symbols),
-            "metadata": self.metadata().to_json(),
-            "model": cpu(self.ema.shadow) if self.ema is not None else raw,
-            "config": to_plain(self.config),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(self.step),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "step": self.step,
-            "epoch": self.epoch,
-            "data": self.train_sampler.state_dict(self.batch_in_epoch),
-            "rng": self._rng_states(),
-            "metrics": self.last_eval,
-            "best": self.best,
-            "best_step": self.best_step,
-            "skipped_steps": self.skipped_steps,
-            "loss_window": list(self.losses),
-        }
-        if self.ema is not None:
-            out["raw_model"] = raw
-        return out
+    # -- checkpoints -----------------------------------------------------------------------------------
 
     def save(self, *names: str) -> Path | None:
         """Write the checkpoint under each name (latest, best_accuracy, iter_epoch_N); rank 0 writes."""
-        payload = self.payload()  # every rank: the RNG gather is collective
+        payload = run_state.payload(self)  # every rank: the RNG gather is collective
         if "latest" in names:
             self._saved_step = self.step  # on every rank, so that all take the same decisions
         if not self.dist.main:
@@ -386,48 +200,10 @@ class TorchTrainer:
             path = ckpt_io.save_checkpoint(payload, self.save_dir / f"{name}{ckpt_io.SUFFIX}")
         return path
 
-    def restore(self, path: str | Path) -> None:
-        """Continue a run from its checkpoint: weights, optimiser, schedule, EMA, RNG, data position."""
-        ck = ckpt_io.load_checkpoint(path)
-        if ck["arch"] != self.arch or int(ck["num_classes"]) != self.charset.num_classes:
-            raise ModelError(
-                f"{path}: checkpoint is a {ck['arch']} with {ck['num_classes']} classes, the config builds a "
-                f"{self.arch} with {self.charset.num_classes}; resume with the config it was trained with"
-            )
-        if list(ck.get("characters") or []) != list(self.charset.symbols):
-            raise ModelError(f"{path}: checkpoint was trained with another dictionary than this config's")
-        self.model.load_state_dict(ck.get("raw_model") or ck["model"])
-        if ck.get("optimizer"):
-            self.optimizer.load_state_dict(ck["optimizer"])
-        if self.scaler is not None and ck.get("scaler"):
-            self.scaler.load_state_dict(ck["scaler"])
-        if self.ema is not None:
-            if ck.get("ema"):
-                self.ema.load_state_dict(ck["ema"])
-            else:
-                self.ema = Ema(self.model, self.config.Global.ema_decay)
-        self.step, self.epoch = int(ck["step"]), int(ck["epoch"])
-        data = ck.get("data") or {}
-        self.batch_in_epoch = int(data.get("batch", 0))
-        old_world = int(data.get("world_size", 1))
-        if old_world != self.dist.world:  # same samples seen, in other batches: position in samples
-            self.batch_in_epoch = self.batch_in_epoch * old_world // self.dist.world
-            self.report.info(f"resume: world size {old_world} -> {self.dist.world}; data position rescaled")
-        self.best, self.best_step = ck.get("best"), ck.get("best_step")
-        self.last_eval = ck.get("metrics")
-        self.skipped_steps = int(ck.get("skipped_steps", 0))
-        self.losses.extend(float(v) for v in ck.get("loss_window") or ())
-        states = ck.get("rng") or []
-        if states:
-            ckpt_io.restore_rng(states[self.dist.rank % len(states)])
-        self.report.info(f"resumed from {path}: {ckpt_io.describe(ck)}")
-
     # -- one step ------------------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return amp.autocast(self.device, self.amp_dtype)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
         """Mean per-sample CTC loss, in float32 whatever the autocast dtype. logits: N, T, C."""
@@ -436,14 +212,6 @@ class TorchTrainer:
             t, n = log_probs.shape[:2]
             lengths = torch.full((n,), t, dtype=torch.long, device=log_probs.device)
             return self.ctc(log_probs, targets, lengths, target_lengths).mean()
-
-    def _any_rank(self, *flags: bool) -> list[bool]:
-        """Each flag OR-ed over all ranks (one small all-reduce), so ranks take the same decisions."""
-        if not self.dist.enabled:
-            return list(flags)
-        t = torch.tensor([float(f) for f in flags], device=self.device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return [bool(v) for v in t.tolist()]
 
     @torch.no_grad()
     def _restore_buffers(self, saved: list[torch.Tensor]) -> None:
@@ -463,8 +231,8 @@ class TorchTrainer:
         with self._autocast():
             logits = self.net(images)
         loss = self.loss(logits, targets, lengths)
-        bad_loss, self._stop_flag = self._any_rank(
-            not bool(torch.isfinite(loss)), self._stop_signal is not None
+        bad_loss, self._stop_flag = any_rank(
+            self.dist, self.device, not bool(torch.isfinite(loss)), self._stop_signal is not None
         )
         out = {"loss": float(loss.detach()), "lr": lr, "skipped": None, "logits": logits.detach()}
         if bad_loss:
@@ -499,72 +267,16 @@ class TorchTrainer:
 
     # -- evaluation ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _eval_weights(self) -> Iterator[None]:
-        """Evaluate the EMA weights when EMA is on; the trained weights come back afterwards."""
-        if self.ema is None:
-            yield
-            return
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(self.ema.shadow)
-        try:
-            yield
-        finally:
-            self.model.load_state_dict(saved)
-
-    @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
         """Word accuracy and normalised edit distance on the Eval set (PaddleOCR RecMetric)."""
         if self.eval_loader is None:
             raise ConfigError("no Eval section in the config: nothing to evaluate on")
-        metric = self.config.Metric
-        protocol, mode = ("benchmark", "strip") if metric.is_filter else ("paddle", "drop")
-        total = Accumulator(protocol, mode)
-        parts = [Accumulator(protocol, mode) for _ in self.eval_leaves]
-        self.eval_sampler.set_epoch(0)
-        self.sync_buffers()
-        with self._eval_weights():
-            self.model.eval()
-            for batch in self.eval_loader:
-                images, widths = batch["images"], batch["widths"]
-                # Each crop runs at its own padded width, as at inference: a result never depends on the
-                # batch's widest neighbour (the BiLSTM would see the extra padding).
-                for width in torch.unique(widths).tolist():
-                    rows = torch.nonzero(widths == width).flatten().tolist()
-                    with self._autocast():
-                        logits = self.model(images[rows, :, :, :width].to(self.device))
-                    probs = logits.float().softmax(-1).cpu().numpy()
-                    for d, i in zip(decode_greedy(probs, self.charset), rows):
-                        total.add(d.text, batch["texts"][i], d.confidence)
-                        parts[batch["sources"][i]].add(d.text, batch["texts"][i], d.confidence)
-            self.model.train()
-        sums = [total.count, total.correct, total.ned_sum] + [v for a in parts for v in (a.count, a.correct)]
-        if self.dist.enabled:
-            t = torch.tensor(sums, dtype=torch.float64, device=self.device)
-            torch.distributed.all_reduce(t)
-            sums = t.tolist()
-        count, correct, ned = sums[:3]
-        result: dict[str, Any] = {
-            "acc": correct / count if count else 0.0,
-            "norm_edit_dis": 1.0 - ned / count if count else 0.0,
-            "count": int(count),
-        }
-        if len(parts) > 1:
-            result["per_dataset"] = {
-                leaf.name: (sums[3 + 2 * i + 1] / sums[3 + 2 * i] if sums[3 + 2 * i] else 0.0)
-                for i, leaf in enumerate(self.eval_leaves)
-            }
-        return result
+        return evaluation.evaluate(
+            self.model, self.eval_loader, self.eval_sampler, self.eval_leaves, self.charset,
+            self.config.Metric, ema=self.ema, dist=self.dist, device=self.device, amp_dtype=self.amp_dtype,
+        )  # fmt: skip
 
     # -- the loop ------------------------------------------------------------------------------------
-
-    def _log(self, record: dict[str, Any]) -> None:
-        if not self.dist.main:
-            return
-        self._records.append(record)
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        with self.metrics_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _eval_and_save(self) -> None:
         result = self.evaluate()
@@ -579,21 +291,16 @@ class TorchTrainer:
             names.append("best_accuracy")
         elif improved:
             self.report.info(f"step {self.step}: weights hold NaN/inf; not saved as best")
-        self._log({"event": "eval", "step": self.step, "epoch": self.epoch, **result, "best": self.best})
+        self.run_dir.log(
+            {"event": "eval", "step": self.step, "epoch": self.epoch, **result, "best": self.best}
+        )
         self.save(*names)
         best = f"{self.best:.4f}" if self.best is not None else "n/a"
         self.report.info(
             f"eval step {self.step}: acc {result['acc']:.4f} norm_edit_dis {result['norm_edit_dis']:.4f} "
             f"({result['count']} samples); best {key} {best}"
         )
-        self._plot()
-
-    def _plot(self) -> None:
-        if self.dist.main:
-            from crnn_torch.curves import plot_curves
-
-            plot_curves(self._records, self.curves_path, title=str(self.save_dir))
-            self._plotted = len(self._records)
+        self.run_dir.plot()
 
     def _eval_due(self) -> bool:
         if self.eval_loader is None:
@@ -621,27 +328,6 @@ class TorchTrainer:
             for s, h in old.items():
                 signal.signal(s, h)
 
-    def _load_records(self) -> None:
-        """On resume: the metrics logged up to the checkpoint (for the curves); later ones are dropped."""
-        if not self.dist.main or not self.metrics_path.is_file():
-            return
-        from crnn_torch.curves import read_metrics
-
-        self._records = [r for r in read_metrics(self.metrics_path) if int(r.get("step", 0)) <= self.step]
-        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self._records)
-        self.metrics_path.write_text(lines, encoding="utf-8")
-
-    def _write_config(self) -> None:
-        if not self.dist.main:
-            return
-        import yaml
-
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        from crnn_cli.core.fileio import write_bytes_atomic
-
-        text = yaml.safe_dump(to_plain(self.config), sort_keys=False, allow_unicode=True)
-        write_bytes_atomic(self.save_dir / "config.yml", text.encode("utf-8"))
-
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train until the configured end (or ``stop_at`` steps, saving a resumable checkpoint)."""
         g = self.config.Global
@@ -655,10 +341,11 @@ class TorchTrainer:
             f"{'dynamic' if self.preprocess.dynamic_width else self.preprocess.width}, {self.steps_per_epoch} "
             f"steps/epoch x {self.dist.world} process(es), {self.total_steps} steps, device {self.device}"
         )
-        self._write_config()
-        if self.dist.main and not self._records and self.metrics_path.exists():
-            self.metrics_path.unlink()  # a fresh run in a used folder: its old log would mix in
-        self._log({"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world})
+        self.run_dir.write_config(self.config)
+        self.run_dir.drop_stale_metrics()
+        self.run_dir.log(
+            {"event": "start", "step": self.step, "epoch": self.epoch, "world_size": self.dist.world}
+        )
         losses = self.losses
         started, seen, start_step = time.monotonic(), 0, self.step
         finished = self.step >= self.total_steps
@@ -681,7 +368,7 @@ class TorchTrainer:
                             self.report.info(
                                 f"step {self.step}: skipped ({out['skipped']}, loss {out['loss']})"
                             )
-                            self._log({"event": "skip", "step": self.step, "reason": out["skipped"]})
+                            self.run_dir.log({"event": "skip", "step": self.step, "reason": out["skipped"]})
                         else:
                             losses.append(out["loss"])
                         last = (out, batch)
@@ -708,8 +395,8 @@ class TorchTrainer:
                 self._eval_and_save()  # a final number for the summary
             elif self._saved_step != self.step:
                 self.save("latest")
-            if self._plotted != len(self._records):
-                self._plot()  # the last steps too, and a run that stopped before its first evaluation
+            if self.run_dir.plotted != len(self.run_dir.records):
+                self.run_dir.plot()  # the last steps too, and a run that stopped before its first evaluation
         elapsed = time.monotonic() - started
         latest = ckpt_io.latest_path(self.save_dir)
         summary: dict[str, Any] = {
@@ -723,8 +410,8 @@ class TorchTrainer:
             "best": {"metric": self.config.Metric.main_indicator, "value": self.best, "step": self.best_step},
             "latest": str(latest),
             "best_path": str(ckpt_io.best_path(self.save_dir)) if self.best is not None else None,
-            "metrics": str(self.metrics_path),
-            "curves": str(self.curves_path) if self.curves_path.exists() else None,
+            "metrics": str(self.run_dir.metrics_path),
+            "curves": str(self.run_dir.curves_path) if self.run_dir.curves_path.exists() else None,
             "seconds": elapsed,
             "samples_per_second": seen / elapsed if elapsed > 0 else 0.0,
             "steps_this_run": self.step - start_step,
@@ -757,7 +444,7 @@ class TorchTrainer:
             for d, label in zip(decode_greedy(probs, self.charset), batch["texts"]):
                 acc.add(d.text, label)
             record["acc"] = acc.accuracy
-        self._log(record)
+        self.run_dir.log(record)
         self.report.info(
             f"epoch {self.epoch + 1} step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
             f"lr {record['lr']:.2e} {record['samples_per_s']:.1f} samples/s"
@@ -772,30 +459,6 @@ class TorchTrainer:
                 it._shutdown_workers()
         if self.dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-
-# What a run leaves in its save_model_dir (config.yml alone is not a run: people keep configs there).
-RUN_FILES = ("latest.pt", "best_accuracy.pt", "metrics.jsonl", "curves.png", "config.yml")
-RUN_GLOBS = ("iter_epoch_*.pt",)
-
-
-def claim_save_dir(save_dir: Path, overwrite: bool, main: bool) -> None:
-    """Refuse a fresh run in a folder that holds another run (its files would mix with this one's);
-    with ``overwrite`` delete that run's files instead (on the main process only)."""
-    found = [save_dir / n for n in RUN_FILES if (save_dir / n).is_file()]
-    found += [p for g in RUN_GLOBS for p in sorted(save_dir.glob(g))]
-    if not any(p.name != "config.yml" for p in found):
-        return
-    if not overwrite:
-        names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
-        raise UsageError(
-            f"{save_dir} already holds a training run ({names}); continue it with --resume "
-            f"{save_dir / 'latest.pt'}, start over there with --overwrite (its run files are deleted), "
-            "or choose another Global.save_model_dir"
-        )
-    if main:
-        for p in found:
-            p.unlink(missing_ok=True)
 
 
 def train(
