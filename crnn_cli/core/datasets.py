@@ -38,7 +38,7 @@ import numpy as np
 from crnn_cli.core.charset import Charset
 from crnn_cli.core.errors import DatasetError, ImageError, UsageError
 from crnn_cli.core.images import decode_image
-from crnn_cli.core.labelfiles import (
+from crnn_cli.core.labelfiles import (  # noqa: F401 (they lived here)
     EMPTY_LABEL,
     EMPTY_PATH,
     MISSING_SPACE,
@@ -48,11 +48,12 @@ from crnn_cli.core.labelfiles import (
     NOT_JSON,
     NOT_UTF8,
     LabelLine,
+    LabelLineError,
     check_format,
     has_per_image_labels,
+    parse_label_line,
     per_image_labels,
     read_label_file,
-    split_line,
 )
 
 PathLike = Union[str, os.PathLike]
@@ -195,26 +196,6 @@ class LabelFilter:
             if len(text) > self.max_text_length:
                 return TOO_LONG
         return None
-
-
-class LabelLineError(ValueError):
-    """A label-file line that is not ``path<TAB>label``; ``reason`` is one of the skip reasons."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def parse_label_line(line: str) -> tuple[str, str]:
-    """``'path<TAB>label'`` -> (path, label). Splits at the first tab; strips the line end and blanks.
-
-    Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
-    """
-    path, label, problem = split_line(line, "\t", MISSING_TAB)  # its strip() takes a \r\n line end
-    if problem is not None:
-        raise LabelLineError(problem)
-    assert path is not None and label is not None
-    return path, label
 
 
 class _PathGuard:

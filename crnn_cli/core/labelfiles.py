@@ -95,6 +95,26 @@ def split_line(line: str, sep: str, no_sep: str) -> tuple[str | None, str | None
     return path, label, None
 
 
+class LabelLineError(ValueError):
+    """A label-file line that is not ``path<TAB>label``; ``reason`` is one of the skip reasons."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_label_line(line: str) -> tuple[str, str]:
+    """``'path<TAB>label'`` -> (path, label). Splits at the first tab; strips the line end and blanks.
+
+    Raises LabelLineError (reason: no tab, empty path, empty label) for lines that are not a sample.
+    """
+    path, label, problem = split_line(line, "\t", MISSING_TAB)  # its strip() takes a \r\n line end
+    if problem is not None:
+        raise LabelLineError(problem)
+    assert path is not None and label is not None
+    return path, label
+
+
 def _json_line(line: str) -> tuple[str | None, str | None, str | None]:
     try:
         obj = json.loads(line)
