@@ -25,14 +25,21 @@ from __future__ import annotations
 
 import os
 import shutil
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from crnn_cli.core.datasets.base import (
+    MAX_FALLBACKS,
+    ConcatDataset,
+    Dataset,
+    check_options,
+    iter_samples,
+    ratio_indices,
+)
 from crnn_cli.core.datasets.paths import PathGuard, PathLike
 from crnn_cli.core.datasets.samples import (
     MISSING_IMAGE,
@@ -49,8 +56,7 @@ from crnn_cli.core.datasets.samples import (
     Sample,
     SampleError,
 )
-from crnn_cli.core.errors import DatasetError, ImageError, UsageError
-from crnn_cli.core.images import decode_image
+from crnn_cli.core.errors import DatasetError, UsageError
 from crnn_cli.core.labelfiles import (
     EMPTY_LABEL,
     EMPTY_PATH,
@@ -120,98 +126,6 @@ __all__ = [
 
 # File names that make a folder a label-file dataset (checked in this order).
 LABEL_FILE_NAMES = ("labels.tsv", "labels.txt", "label.txt", "gt.txt", "labels.jsonl", "labels.csv")
-# How many times __getitem__ moves on to the next sample when one cannot be decoded.
-MAX_FALLBACKS = 16
-
-
-def _ratio_indices(n: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices 0..n-1 sampled at ``ratio``: below 1 a random subset (file order kept), above 1 repeats."""
-    if ratio <= 0:
-        raise UsageError(f"a sampling ratio must be > 0, got {ratio}")
-    whole, frac = divmod(ratio, 1.0)
-    repeated = np.tile(np.arange(n, dtype=np.int64), int(whole))
-    extra = min(int(round(n * frac)), n)
-    if not extra:
-        return repeated
-    return np.concatenate([repeated, np.sort(rng.choice(n, size=extra, replace=False))])
-
-
-def _check_options(decode: bool, on_error: str) -> tuple[bool, Literal["next", "raise"]]:
-    if on_error not in ("next", "raise"):
-        raise UsageError(f"on_error must be 'next' or 'raise', got {on_error!r}")
-    return bool(decode), on_error  # type: ignore[return-value]
-
-
-class Dataset(ABC):
-    """Random access to labelled crops: ``len(ds)``, ``ds[i] -> Sample``, and iteration for evaluation.
-
-    decode: ``ds[i].image`` is a BGR uint8 array (True) or the encoded bytes (False).
-    on_error: what ``ds[i]`` does when the image cannot be read or decoded: "next" substitutes the next
-    readable sample (a training run should not die on one corrupt file; the failure is counted in
-    ``stats``, in the process that hit it), "raise" raises ImageError. Iteration always skips and counts.
-    """
-
-    name: str
-    stats: DatasetStats
-    decode: bool = True
-    on_error: Literal["next", "raise"] = "next"
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def read(self, index: int) -> Sample:
-        """Sample ``index`` with encoded image bytes. Raises ImageError when the image is unreadable."""
-
-    def get(self, index: int, decode: bool | None = None) -> Sample:
-        """Sample ``index``, decoded if asked (default: ``self.decode``). Raises ImageError."""
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"{self.name}: index {index} out of range for {n} samples")
-        sample = self.read(index)
-        if decode if decode is not None else self.decode:
-            data = sample.image
-            assert isinstance(data, bytes)  # read() contract, not user input
-            return Sample(decode_image(data, sample.key), sample.label, sample.key)
-        return sample
-
-    def count_failure(self, index: int, exc: ImageError) -> None:
-        """Record that sample ``index`` could not be read (in the process that tried)."""
-        self.stats.skip(UNDECODABLE, str(exc))
-
-    def __getitem__(self, index: int) -> Sample:
-        n = len(self)
-        first_error: ImageError | None = None
-        for step in range(min(MAX_FALLBACKS, max(n, 1))):
-            j = index if step == 0 else (index + step) % n
-            try:
-                return self.get(j)
-            except ImageError as exc:
-                if self.on_error == "raise":
-                    raise
-                self.count_failure(j, exc)
-                first_error = first_error or exc
-        raise DatasetError(
-            f"{self.name}: {min(MAX_FALLBACKS, n)} samples in a row from index {index} cannot be read "
-            f"(first: {first_error}); is the dataset corrupt?"
-        )
-
-    def __iter__(self) -> Iterator[Sample]:
-        return iter_samples(self)
-
-
-def iter_samples(dataset: Dataset, decode: bool | None = None) -> Iterator[Sample]:
-    """Every readable sample in order; unreadable ones are counted in ``dataset.stats`` and skipped.
-
-    Unlike ``dataset[i]`` nothing is substituted, which is what evaluation needs.
-    """
-    for i in range(len(dataset)):
-        try:
-            yield dataset.get(i, decode)
-        except ImageError as exc:
-            dataset.count_failure(i, exc)
 
 
 class LabelFileDataset(Dataset):
@@ -264,7 +178,7 @@ class LabelFileDataset(Dataset):
             raise UsageError(f"{len(files)} label files but {len(ratios)} sampling ratios")
         self.name = name or _default_name(files[0])
         self.stats = DatasetStats(self.name)
-        self.decode, self.on_error = _check_options(decode, on_error)
+        self.decode, self.on_error = check_options(decode, on_error)
         label_filter = label_filter or LabelFilter()
         check_format(label_format)
         rng = np.random.default_rng(seed)
@@ -277,7 +191,7 @@ class LabelFileDataset(Dataset):
             entries = self._read_file(
                 file, folder, label_filter, label_format, confine_paths, keep_unreadable
             )
-            chosen = range(len(entries)) if ratios is None else _ratio_indices(len(entries), ratios[i], rng)
+            chosen = range(len(entries)) if ratios is None else ratio_indices(len(entries), ratios[i], rng)
             for j in chosen:
                 path, label, key, problem = entries[int(j)]
                 if problem is not None:
@@ -424,7 +338,7 @@ class LmdbDataset(Dataset):
         self.path = path
         self.name = name or path.name
         self.stats = DatasetStats(self.name)
-        self.decode, self.on_error = _check_options(decode, on_error)
+        self.decode, self.on_error = check_options(decode, on_error)
         # record number -> (skip reason, label or None) of the kept unreadable records
         self._problems: dict[int, tuple[str, str | None]] = {}
         self._index = self._scan(label_filter or LabelFilter(), keep_unreadable)
@@ -491,53 +405,6 @@ class LmdbDataset(Dataset):
         if data is None or label_raw is None:
             raise SampleError(f"{key}: record vanished from the LMDB since it was opened", MISSING_RECORD)
         return Sample(data, label_raw.decode("utf-8", "replace").strip(), key)
-
-
-class ConcatDataset(Dataset):
-    """Several datasets as one, each optionally sampled at a ratio (drawn once with ``seed``)."""
-
-    def __init__(
-        self,
-        datasets: Sequence[Dataset],
-        *,
-        ratios: Sequence[float] | None = None,
-        seed: int = 0,
-        name: str = "concat",
-        decode: bool = True,
-        on_error: Literal["next", "raise"] = "next",
-    ) -> None:
-        if not datasets:
-            raise UsageError("no dataset to concatenate")
-        if ratios is not None and len(ratios) != len(datasets):
-            raise UsageError(f"{len(datasets)} datasets but {len(ratios)} sampling ratios")
-        self.datasets = list(datasets)
-        self.name = name
-        self.decode, self.on_error = _check_options(decode, on_error)
-        rng = np.random.default_rng(seed)
-        which, local = [], []
-        for d, ds in enumerate(self.datasets):
-            idx = np.arange(len(ds)) if ratios is None else _ratio_indices(len(ds), ratios[d], rng)
-            which.append(np.full(len(idx), d, dtype=np.int32))
-            local.append(idx.astype(np.int64))
-        self._which = np.concatenate(which)
-        self._local = np.concatenate(local)
-
-    @property
-    def stats(self) -> DatasetStats:  # type: ignore[override]
-        merged = DatasetStats(self.name)
-        for ds in self.datasets:
-            merged.merge(ds.stats)
-        return merged
-
-    def __len__(self) -> int:
-        return len(self._which)
-
-    def read(self, index: int) -> Sample:
-        return self.datasets[self._which[index]].read(int(self._local[index]))
-
-    def count_failure(self, index: int, exc: ImageError) -> None:
-        # ``stats`` here is a merged copy: count in the part the sample came from.
-        self.datasets[self._which[index]].stats.skip(UNDECODABLE, str(exc))
 
 
 # -- discovery -----------------------------------------------------------------------------------------
