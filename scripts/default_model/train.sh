@@ -50,7 +50,8 @@ else
   crnn train -c scripts/default_model/crnn_default.yml
 fi
 # Shipped: the EMA weights at the last step (latest.pt); stage 7 so far: step 16570 of 24000, stopped at a
-# sitting's end (in-training dev score 0.857 at step 16000; the best so far 0.860 at step 14000).
+# sitting's end (in-training dev score 0.857 at step 16000; 0.863 at step 19000, where the committed
+# resumable checkpoint, step 19838, carries on).
 crnn export "$RUN/model/latest.pt" --to onnx --max-width 800 -o crnn_cli/models/default.onnx
 # It reads as well padded from 32 px in steps of 8 as from 100 in steps of 32 (README, Preprocessing).
 python scripts/default_model/set_padding.py crnn_cli/models/default.onnx --min-width 32 --width-step 8
