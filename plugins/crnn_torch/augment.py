@@ -133,12 +133,21 @@ def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.
 
     Crops smaller than 10 x 10 pixels are left alone: warping them destroys the text.
     """
+    return augment_warped(img, probabilities, rng)[0]
+
+
+def augment_warped(
+    img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator
+) -> tuple[np.ndarray, bool]:
+    """augment(), and whether a TIA warp moved the glyphs along the line (the other operations keep
+    every glyph where it was, relative to the crop's width)."""
     h, w = img.shape[:2]
     if h < 10 or w < 10:
-        return img
-    if rng.random() < probabilities.get("tia", 0.0):
+        return img, False
+    warped = rng.random() < probabilities.get("tia", 0.0)
+    if warped:
         img = _TIA[int(rng.integers(len(_TIA)))](img, rng)
     for name, op in _PHOTOMETRIC:
         if rng.random() < probabilities.get(name, 0.0):
             img = op(img, rng)
-    return np.ascontiguousarray(img)
+    return np.ascontiguousarray(img), warped

@@ -478,6 +478,27 @@ class MetricConfig:
 
 
 @dataclass(frozen=True)
+class DistillationConfig:
+    """``Distillation`` (ours): a teacher recognizer's per-frame probabilities as soft targets on the
+    crops of some real label files (see crnn_torch/distill.py)."""
+
+    teacher: str = ""  # a model crnn reads (.onnx, .xml, a converted PaddleOCR model)
+    label_files: list[str] = ()  # which of the SimpleDataSet label files of Train.dataset to distil
+    weight: float = 1.0  # the KL term's weight beside the CTC loss
+    temperature: float = 1.0  # softens both distributions (the loss is scaled by its square)
+    agree_only: bool = True  # no target for a crop the teacher reads otherwise than its label
+    backend: str | None = None  # the teacher's backend; None = the fastest that opens it
+    dictionary: str | None = None  # the teacher's dictionary, when its files do not carry one
+    use_space_char: bool | None = None  # with dictionary: the teacher has a space class
+
+    def __post_init__(self) -> None:
+        _check(bool(self.teacher), "teacher", "name the teacher model")
+        _check(bool(self.label_files), "label_files", "name at least one label file of Train.dataset")
+        _check(self.weight >= 0, "weight", "must be >= 0")
+        _check(self.temperature > 0, "temperature", "must be > 0")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training config."""
 
@@ -489,3 +510,4 @@ class TrainConfig:
     Metric: MetricConfig = field(default_factory=MetricConfig)
     Train: SplitConfig | None = None  # required to train; optional so a config can describe a model alone
     Eval: SplitConfig | None = None  # no Eval section: no evaluation, best = latest
+    Distillation: DistillationConfig | None = None  # ours: soft targets from a teacher

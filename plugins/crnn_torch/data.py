@@ -26,7 +26,7 @@ import os
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,9 +44,10 @@ from crnn_cli.core.datasets import (
 )
 from crnn_cli.core.errors import ConfigError, DatasetError
 from crnn_cli.core.preprocess import PreprocessConfig, Preprocessor
-from crnn_torch.augment import augment
+from crnn_torch.augment import augment_warped
 from crnn_torch.config import augment_op, resize_op, synth_config
 from crnn_torch.config_schema import DatasetConfig, LoaderConfig
+from crnn_torch.distill import STUDENT_FRAME_PX, SoftTarget, TargetTable, collate_soft
 
 WORKER_PRIORITY_ENV = "CRNN_WORKER_NICE"  # data workers' scheduling; see worker_priority()
 EVAL_SEED_OFFSET = 100_003  # an eval SynthDataSet without its own seed draws from Global.seed + this
@@ -95,12 +96,15 @@ class Leaf:
     synthetic: bool
     augment: dict[str, float] | None  # RecAug probabilities, None = no augmentation
     quota: int = 0  # samples per epoch after mixing
+    label_file: str | None = None  # a SimpleDataSet leaf's label file (as the config names it)
+    distill: bool = False  # its crops take the teacher's soft targets (distill.py)
 
-    def get(self, index: int) -> tuple[np.ndarray, str]:
+    def get(self, index: int) -> tuple[np.ndarray, str, str]:
+        """(image, label, key) of sample ``index``; a synthetic sample's key is empty."""
         if self.synthetic:
-            return self.source.sample(index)  # type: ignore[union-attr]
+            return (*self.source.sample(index), "")  # type: ignore[union-attr]
         sample = self.source[int(index)]
-        return sample.image, sample.label  # type: ignore[return-value]
+        return sample.image, sample.label, sample.key  # type: ignore[return-value]
 
 
 def _leaves(
@@ -138,7 +142,7 @@ def _leaves(
         own_seed = ds.seed if ds.seed is not None else seed + (EVAL_SEED_OFFSET if for_eval else 0)
         source = SynthSource(synth_config(ds, path), charset, own_seed, ds.size, f"synth({path})")
         return [Leaf(source.name, source, float(ds.size), True, probs)]
-    opened: list[tuple[Dataset, float]] = []
+    opened: list[tuple[Dataset, float, str | None]] = []
     if ds.name == "SimpleDataSet":
         ratios = ds.ratios(len(ds.label_file_list))
         # PaddleOCR's delimiter: a tab (the default: other layouts are detected, see labelfiles.py) or
@@ -150,15 +154,15 @@ def _leaves(
             data = LabelFileDataset(
                 file, ds.data_dir, label_filter=label_filter, seed=seed, label_format=label_format
             )
-            opened.append((data, ratio))
+            opened.append((data, ratio, file))
     else:  # LMDBDataSet: every LMDB found under data_dir, like PaddleOCR
         found = [(n, s) for n, s in discover_datasets(ds.data_dir or ".") if s.kind == "lmdb"]
         if not found:
             raise DatasetError(f"{path}.data_dir: no LMDB (data.mdb) under {ds.data_dir}")
         ratios = ds.ratios(len(found))
         for (name, spec), ratio in zip(found, ratios):
-            opened.append((LmdbDataset(spec.path, label_filter=label_filter, name=name), ratio))
-    return [Leaf(d.name, d, len(d) * r, False, probs) for d, r in opened]
+            opened.append((LmdbDataset(spec.path, label_filter=label_filter, name=name), ratio, None))
+    return [Leaf(d.name, d, len(d) * r, False, probs, label_file=f) for d, r, f in opened]
 
 
 def build_leaves(
@@ -288,30 +292,55 @@ class ChunkSampler(Sampler):
             yield chunk
 
 
+class Item(NamedTuple):
+    """One prepared training sample, as a worker hands it to the collate function."""
+
+    resized: np.ndarray  # H x w x C uint8, unpadded
+    padded: int  # its padded width
+    ids: list[int]  # class ids of the label
+    text: str  # the normalised label
+    source: int  # its leaf's number
+    soft: SoftTarget | None = None  # the teacher's soft target (distillation), if it has one
+
+
 class SampleSet(TorchDataset):
-    """Sample key -> (resized H x w x C uint8 crop, padded width, class ids, label text). Runs in workers."""
+    """Sample key -> Item (resized crop, padded width, class ids, label text, ...). Runs in workers.
+
+    targets: the teacher's table (distillation); leaves with ``distill`` set look their crops up in it.
+    """
 
     def __init__(
-        self, leaves: Sequence[Leaf], preprocess: PreprocessConfig, charset: Charset, seed: int
+        self,
+        leaves: Sequence[Leaf],
+        preprocess: PreprocessConfig,
+        charset: Charset,
+        seed: int,
+        targets: TargetTable | None = None,
     ) -> None:
         self.leaves, self.charset, self.seed = list(leaves), charset, int(seed)
         self.preprocessor = Preprocessor(preprocess)
+        self.targets = targets
 
     def __len__(self) -> int:
         return sum(leaf.quota for leaf in self.leaves)
 
-    def __getitem__(self, key: tuple[int, int, int, int]) -> tuple[np.ndarray, int, list[int], str, int]:
+    def __getitem__(self, key: tuple[int, int, int, int]) -> Item:
         number, index, epoch, slot = key
         leaf = self.leaves[number]
-        img, text = leaf.get(index)
+        img, text, sample_key = leaf.get(index)
+        warped = False
         if leaf.augment:
-            img = augment(img, leaf.augment, np.random.default_rng([self.seed, epoch, slot, 1]))
+            rng = np.random.default_rng([self.seed, epoch, slot, 1])
+            img, warped = augment_warped(img, leaf.augment, rng)
         ids = self.charset.encode(text)
         if ids is None:
             unknown = "".join(sorted(self.charset.unknown_symbols(text)))
             raise DatasetError(f"{leaf.name}: text {text!r} has symbols not in the dictionary: {unknown!r}")
-        resized = self.preprocessor.resize(img)
-        return resized, self.preprocessor.padded_width(img), ids, self.charset.normalize(text), number
+        resized, padded = self.preprocessor.fit(img)
+        soft = None
+        if leaf.distill and self.targets is not None and not warped:
+            soft = self.targets.target(sample_key, resized.shape[1], padded)
+        return Item(resized, padded, ids, self.charset.normalize(text), number, soft)
 
 
 @dataclass
@@ -324,21 +353,26 @@ class Collate:
     def __post_init__(self) -> None:
         self._pre = Preprocessor(self.preprocess)
 
-    def __call__(self, items: list[tuple[np.ndarray, int, list[int], str, int]]) -> dict[str, Any]:
+    def __call__(self, items: list[Item]) -> dict[str, Any]:
         cfg = self.preprocess
-        width = max(pad for _, pad, _, _, _ in items)
+        width = max(item.padded for item in items)
         images = np.zeros((len(items), cfg.channels, cfg.height, width), np.float32)
-        for i, (resized, _, _, _, _) in enumerate(items):
-            self._pre.normalize_into(resized[:, :width], images[i])
-        ids = [i for _, _, seq, _, _ in items for i in seq]
-        return {
+        for i, item in enumerate(items):
+            self._pre.normalize_into(item.resized[:, :width], images[i])
+        batch = {
             "images": torch.from_numpy(images),  # N, C, H, W float32, normalised
-            "targets": torch.tensor(ids, dtype=torch.long),  # concatenated class ids (no blanks)
-            "target_lengths": torch.tensor([len(seq) for _, _, seq, _, _ in items], dtype=torch.long),
-            "widths": torch.tensor([pad for _, pad, _, _, _ in items], dtype=torch.long),  # each crop's own
-            "texts": [text for _, _, _, text, _ in items],  # normalised labels, for metrics
-            "sources": [number for *_, number in items],  # leaf of each sample, for per-dataset metrics
+            # concatenated class ids (no blanks)
+            "targets": torch.tensor([i for item in items for i in item.ids], dtype=torch.long),
+            "target_lengths": torch.tensor([len(item.ids) for item in items], dtype=torch.long),
+            "widths": torch.tensor([item.padded for item in items], dtype=torch.long),  # each crop's own
+            "texts": [item.text for item in items],  # normalised labels, for metrics
+            "sources": [item.source for item in items],  # leaf of each sample, for per-dataset metrics
         }
+        # Distillation: the teacher's soft targets at the student's frames (one per 4 px of width).
+        soft = collate_soft([item.soft for item in items], width // STUDENT_FRAME_PX)
+        if soft is not None:
+            batch.update(soft)
+        return batch
 
 
 @dataclass
@@ -348,8 +382,8 @@ class ChunkCollate:
     collate: Collate
     batch_size: int
 
-    def __call__(self, items: list[tuple[np.ndarray, int, list[int], str, int]]) -> list[dict[str, Any]]:
-        ordered = sorted(items, key=lambda item: item[1])
+    def __call__(self, items: list[Item]) -> list[dict[str, Any]]:
+        ordered = sorted(items, key=lambda item: item.padded)
         return [
             self.collate(ordered[i : i + self.batch_size]) for i in range(0, len(ordered), self.batch_size)
         ]
@@ -434,6 +468,7 @@ def make_loader(
     rank: int = 0,
     world: int = 1,
     pin_memory: bool = False,
+    targets: TargetTable | None = None,
 ) -> tuple[BatchStream, EpochBatchSampler]:
     """Batches over ``leaves`` (a BatchStream) whose order the returned sampler controls and can resume.
 
@@ -459,7 +494,7 @@ def make_loader(
             multiprocessing_context="forkserver",
         )
     dl = DataLoader(
-        SampleSet(leaves, preprocess, charset, seed),
+        SampleSet(leaves, preprocess, charset, seed, targets),
         batch_sampler=chunks,
         num_workers=workers,
         collate_fn=ChunkCollate(Collate(preprocess), loader.batch_size_per_card),

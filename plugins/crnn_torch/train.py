@@ -44,6 +44,7 @@ from crnn_torch import checkpoint as ckpt_io
 from crnn_torch.config import load_config, resolve_arch
 from crnn_torch.config_schema import TrainConfig
 from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
+from crnn_torch.distill import TargetTable, build_table, kl_loss
 from crnn_torch.distributed import any_rank, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
 from crnn_torch.progress import Reporter
@@ -103,6 +104,7 @@ class TorchTrainer:
         self.skipped_steps = 0
         # The smoothed loss's window; saved in checkpoints so that a resumed run's curve goes on smoothly.
         self.losses: deque[float] = deque(maxlen=g.log_smooth_window)
+        self.distill_losses: deque[float] = deque(maxlen=g.log_smooth_window)  # its KL term, when distilling
         self._saved_step: int | None = None
         self._stop_signal: str | None = None
         self._stop_flag = False
@@ -144,9 +146,10 @@ class TorchTrainer:
             self.train_split.dataset, self.charset, g.max_text_length, g.seed, "Train.dataset"
         )
         pin = self.device.type == "cuda"
+        targets = self._distillation_targets()
         self.train_loader, self.train_sampler = make_loader(
             self.train_leaves, self.preprocess, self.charset, self.train_split.loader, g.seed,
-            train=True, rank=self.dist.rank, world=self.dist.world, pin_memory=pin,
+            train=True, rank=self.dist.rank, world=self.dist.world, pin_memory=pin, targets=targets,
         )  # fmt: skip
         self.steps_per_epoch = len(self.train_sampler)
         if self.steps_per_epoch == 0:
@@ -167,6 +170,33 @@ class TorchTrainer:
                 self.eval_leaves, eval_pre, self.charset, config.Eval.loader, g.seed,
                 train=False, rank=self.dist.rank, world=self.dist.world, pin_memory=pin,
             )  # fmt: skip
+
+    def _distillation_targets(self) -> TargetTable | None:
+        """The teacher's soft targets for the leaves that Distillation names (built once, cached)."""
+        spec = self.config.Distillation
+        if spec is None:
+            return None
+        wanted = {str(Path(f).resolve()): f for f in spec.label_files}
+        chosen = [
+            leaf for leaf in self.train_leaves
+            if leaf.label_file is not None and str(Path(leaf.label_file).resolve()) in wanted
+        ]  # fmt: skip
+        found = {str(Path(leaf.label_file).resolve()) for leaf in chosen if leaf.label_file}
+        missing = [f for key, f in wanted.items() if key not in found]
+        if missing:
+            raise ConfigError(
+                f"Distillation.label_files: {', '.join(missing)} is not a label file of Train.dataset "
+                "(name the files as the SimpleDataSet entries do)"
+            )
+        cache = Path(self.config.Global.save_model_dir) / "distill"
+        if self.dist.enabled and not self.dist.main:  # rank 0 runs the teacher, the others read its cache
+            torch.distributed.barrier()
+        table = build_table(spec, chosen, self.charset, cache, self.report)
+        if self.dist.enabled and self.dist.main:
+            torch.distributed.barrier()
+        for leaf in chosen:
+            leaf.distill = True
+        return table
 
     def _build_optimisation(self) -> None:
         """Optimiser, schedule, AMP, EMA, clipping, CTC loss and the DDP wrapper."""
@@ -231,10 +261,19 @@ class TorchTrainer:
         with self._autocast():
             logits = self.net(images)
         loss = self.loss(logits, targets, lengths)
+        distill = None
+        spec = self.config.Distillation
+        if spec is not None and "soft" in batch and spec.weight > 0:
+            soft = batch["soft"].to(self.device, non_blocking=True)
+            frames = batch["soft_frames"].to(self.device, non_blocking=True)
+            distill = kl_loss(logits, soft, frames, spec.temperature)
+            loss = loss + spec.weight * distill
         bad_loss, self._stop_flag = any_rank(
             self.dist, self.device, not bool(torch.isfinite(loss)), self._stop_signal is not None
         )
         out = {"loss": float(loss.detach()), "lr": lr, "skipped": None, "logits": logits.detach()}
+        if distill is not None:
+            out["distill"] = float(distill.detach())
         if bad_loss:
             self.optimizer.zero_grad(set_to_none=True)
             self._restore_buffers(buffers)
@@ -371,6 +410,8 @@ class TorchTrainer:
                             self.run_dir.log({"event": "skip", "step": self.step, "reason": out["skipped"]})
                         else:
                             losses.append(out["loss"])
+                            if "distill" in out:
+                                self.distill_losses.append(out["distill"])
                         last = (out, batch)
                         if self.step % g.print_batch_step == 0 and losses:
                             self._log_train(out, batch, losses, seen, started)
@@ -438,6 +479,8 @@ class TorchTrainer:
             "samples_per_s": seen / max(time.monotonic() - t0, 1e-9),
             "skipped": self.skipped_steps,
         }
+        if self.distill_losses:
+            record["distill"] = float(np.mean(self.distill_losses))
         if self.config.Global.cal_metric_during_train:
             probs = out["logits"].float().softmax(-1).cpu().numpy()
             acc = Accumulator("paddle")
@@ -449,6 +492,7 @@ class TorchTrainer:
             f"epoch {self.epoch + 1} step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
             f"lr {record['lr']:.2e} {record['samples_per_s']:.1f} samples/s"
             + (f" acc {record['acc']:.3f}" if "acc" in record else "")
+            + (f" distill {record['distill']:.4f}" if "distill" in record else "")
         )
 
     def close(self) -> None:

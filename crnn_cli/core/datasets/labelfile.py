@@ -154,6 +154,11 @@ class LabelFileDataset(Dataset):
     def labels(self) -> list[str]:
         return self._labels
 
+    @property
+    def keys(self) -> list[str]:
+        """Each sample's key (its path as the label file gives it), in order."""
+        return self._keys
+
     def read(self, index: int) -> Sample:
         key, label = self._keys[index], self._labels[index]
         problem = self._problems.get(index)

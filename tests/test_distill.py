@@ -1,0 +1,135 @@
+"""Distillation: the teacher's frames mapped onto the student's, the KL term, and a real teacher
+(PP-OCRv4, 6624 symbols, 8 px a frame at 48 px high) teaching a CRNN student on real crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from crnn_torch.config import config_from_dict
+from crnn_torch.distill import class_map, greedy_text, kl_loss, map_classes, nearest
+from crnn_torch.train import TorchTrainer
+
+from crnn_cli.core.charset import charset_from_symbols, load_charset
+from crnn_cli.core.errors import ConfigError
+
+
+def test_nearest_upsampling_keeps_the_greedy_reading() -> None:
+    """Every teacher frame lands on at least one student frame at 1.33 student frames a teacher frame,
+    so repeated letters keep the blank between them and the reading does not change."""
+    charset = charset_from_symbols(list("abl"))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        frames = int(rng.integers(1, 40))
+        best = rng.integers(0, 4, frames)
+        probs = np.full((frames, 4), 0.02)
+        probs[np.arange(frames), best] = 0.94
+        student = int(np.ceil(frames * 4 / 3))
+        assert greedy_text(probs[nearest(frames, student)], charset) == greedy_text(probs, charset)
+    assert list(nearest(3, 4)) == [0, 1, 1, 2] and list(nearest(2, 2)) == [0, 1]
+
+
+def test_classes_map_by_symbol_and_the_rest_is_renormalised() -> None:
+    teacher = charset_from_symbols(["中", "a", "B", " "])
+    student = charset_from_symbols(["a", "b", " "])
+    classes = class_map(teacher, student)
+    assert list(classes) == [0, 2, -1, 4]  # blank, a, b (absent: case matters), space
+    probs = np.array([[0.1, 0.5, 0.2, 0.1, 0.1]])  # 中 takes 0.5: dropped
+    mapped = map_classes(probs, classes)
+    assert mapped is not None
+    np.testing.assert_allclose(mapped, [[0.1 / 0.4, 0.2 / 0.4, 0.0, 0.1 / 0.4]], rtol=1e-6)
+    assert map_classes(np.array([[0.0, 1.0, 0.0, 0.0, 0.0]]), classes) is None  # all on 中
+    assert map_classes(np.zeros((0, 5)), classes) is None
+
+
+def test_kl_is_zero_on_agreement_and_ignores_uncovered_frames() -> None:
+    soft = torch.softmax(torch.randn(2, 6, 5), 2)
+    frames = torch.tensor([4, 6])
+    logits = soft.log().clone()
+    logits[0, 4:] = torch.randn(2, 5) * 5  # past the first crop's covered frames: must not count
+    assert float(kl_loss(logits, soft, frames, 1.0)) == pytest.approx(0.0, abs=1e-5)
+    assert float(kl_loss(logits, soft, frames, 2.0)) == pytest.approx(0.0, abs=1e-5)
+    assert float(kl_loss(torch.zeros(2, 6, 5), soft, frames, 1.0)) > 0.01
+    assert float(kl_loss(logits, soft, torch.tensor([0, 0]), 1.0)) == 0.0
+    with pytest.raises(ConfigError, match="frames"):
+        kl_loss(torch.zeros(2, 5, 5), soft, frames, 1.0)
+
+
+def _config(root: Path, data_dir: Path, teacher: Path, n: int = 48) -> dict:
+    """40-odd real IIIT5K crops at 32 px high, dynamic width, taught by PP-OCRv4."""
+    rows = (data_dir / "iiit5k_train" / "labels.tsv").read_text(encoding="utf-8").splitlines()[:n]
+    labels = root / "iiit5k.tsv"
+    labels.write_text("\n".join(f"iiit5k_train/{r}" for r in rows) + "\n", encoding="utf-8")
+    resize = {"RecResizeImg": {"image_shape": [3, 32, 100], "dynamic_width": True, "width_step": 32}}
+    dataset = {"name": "SimpleDataSet", "data_dir": str(data_dir), "label_file_list": [str(labels)]}
+    return {
+        "Global": {
+            "max_steps": 3, "save_model_dir": str(root / "out"), "character_dict_path": "en",
+            "use_space_char": True, "seed": 3, "use_gpu": False, "eval_batch_step": [0, 100],
+        },
+        "Optimizer": {"name": "Adam", "lr": {"name": "Const", "learning_rate": 0.0005}},
+        "Architecture": {"Backbone": {"name": "CompactCNN"}, "Neck": {"hidden_size": 32}},
+        "Train": {
+            "dataset": {**dataset, "transforms": [{"RecAug": {"tia_prob": 0.5}}, resize]},
+            "loader": {"batch_size_per_card": 16, "num_workers": 0, "bucket_batches": 1},
+        },
+        "Distillation": {
+            "teacher": str(teacher), "label_files": [str(labels)], "backend": "openvino",
+            "dictionary": str(teacher / "ppocr_keys_v1.txt"), "use_space_char": True,
+        },
+    }  # fmt: skip
+
+
+def test_real_teacher_targets_train_and_are_cached(tmp_path: Path, data_dir: Path, ppocrv4_dir: Path) -> None:
+    raw = _config(tmp_path, data_dir, ppocrv4_dir)
+    trainer = TorchTrainer(config_from_dict(raw), quiet=True)
+    try:
+        caches = list((tmp_path / "out" / "distill").glob("teacher-*.npz"))
+        assert len(caches) == 1
+        table = trainer.train_loader.loader.dataset.targets
+        # PP-OCRv4 reads nearly every IIIT5K training word as labelled; the others get no target.
+        assert 0.8 * 48 <= len(table) < 48
+        student = load_charset("en", use_space_char=True)
+        batches = list(trainer.train_loader)
+        assert batches and all("soft" in b for b in batches)
+        taught = warped = 0
+        for b in batches:
+            frames = b["soft_frames"].tolist()
+            assert b["soft"].shape[:2] == (len(frames), b["images"].shape[3] // 4)
+            for i, n in enumerate(frames):
+                if n == 0:
+                    warped += 1
+                    continue
+                taught += 1
+                soft = b["soft"][i].numpy()
+                # The soft target covers the crop's own width, reads as its label, is a distribution.
+                assert n == -(-int(b["widths"][i]) // 4) or n <= int(b["widths"][i]) // 4
+                assert greedy_text(soft[:n], student) == b["texts"][i]
+                np.testing.assert_allclose(soft[:n].sum(1), 1.0, atol=2e-3)
+                assert not soft[n:].any()
+        assert taught >= 10 and warped >= 5  # TIA at 0.5 (and misread crops) leave some untaught
+        out = trainer.train_step(batches[0])
+        assert out["skipped"] is None and np.isfinite(out["loss"]) and out["distill"] > 0
+    finally:
+        trainer.close()
+    # A second run of the same teacher, crops and dictionary reads the cache (same table, no teacher).
+    stamp = caches[0].stat().st_mtime_ns
+    again = TorchTrainer(config_from_dict(raw), quiet=True)
+    try:
+        assert again.train_loader.loader.dataset.targets.index == table.index
+        assert caches[0].stat().st_mtime_ns == stamp
+    finally:
+        again.close()
+
+
+def test_a_label_file_not_trained_on_is_named(tmp_path: Path, data_dir: Path, ppocrv4_dir: Path) -> None:
+    raw = _config(tmp_path, data_dir, ppocrv4_dir, n=8)
+    raw["Distillation"]["label_files"] = [str(tmp_path / "other.tsv")]
+    with pytest.raises(ConfigError, match="other.tsv is not a label file of Train.dataset"):
+        TorchTrainer(config_from_dict(raw), quiet=True)
+    raw["Distillation"]["teacher"] = str(tmp_path / "missing")
+    raw["Distillation"]["label_files"] = [str(tmp_path / "iiit5k.tsv")]
+    with pytest.raises(ConfigError, match="missing: no such model"):
+        TorchTrainer(config_from_dict(raw), quiet=True)
