@@ -158,6 +158,10 @@ def _check_options(opts: ConvertOptions, found: Plugins) -> Writer:
             raise UsageError(f"--calibration-samples must be >= 1, got {opts.calibration_samples}")
     elif opts.calibration is not None:
         raise UsageError("--calibration is only used with --int8")
+    if opts.widths_input and (opts.target != "onnx" or opts.int8 or opts.static_width is not None):
+        raise UsageError(
+            "--widths-input applies to float ONNX output of dynamic width (not with --int8 or --static-width)"
+        )
     parent = opts.out.parent if str(opts.out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"cannot write {opts.out}: folder {parent} does not exist")
@@ -221,7 +225,36 @@ def write_verified(
         report = _verify(model, candidate, writer.runner, f"{engine} vs source", opts.out, tol)
         summary.checks.append(f"{engine} vs source: {report.summary()}")
         summary.verify = report
+    if opts.widths_input:
+        summary.checks.append(add_widths(candidate, model.metadata))
     writer.install(candidate, opts, model.metadata)
+
+
+def add_widths(path: Path, metadata: ModelMetadata) -> str:
+    """Give the ONNX file at ``path`` the per-crop widths input (core/widths.py), checked against the
+    graph without it on crops of several widths read alone and together; returns the check's line."""
+    import onnx
+
+    from crnn_cli.core.widths import add_widths_input, check_widths_input
+
+    cfg = metadata.preprocess()
+    step, least = cfg.width_step, cfg.min_width or cfg.width
+    original = onnx.load(str(path))
+    try:
+        rewritten, report = add_widths_input(original, step, least)
+    except ModelError as exc:
+        raise ModelError(
+            f"--widths-input: this graph cannot keep crops of different widths apart: {exc}"
+        ) from None
+    widths = sorted({least, least + step, 2 * least, least + 5 * step, 4 * least + 3 * step})
+    worst = check_widths_input(
+        original.SerializeToString(), rewritten.SerializeToString(), cfg.height, cfg.channels, widths
+    )
+    onnx.save(rewritten, str(path))
+    return (
+        f"widths input: {report.masks} convolution inputs masked, {report.recurrent} LSTM layers given "
+        f"lengths; crops of {len(widths)} widths read together as alone: max |dp| = {worst:.1e}"
+    )
 
 
 def _verify(

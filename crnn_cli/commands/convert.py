@@ -82,6 +82,13 @@ def convert_options(f):  # type: ignore[no-untyped-def]
                 "most accuracy).",
             ),
             click.option(
+                "--widths-input",
+                is_flag=True,
+                help="ONNX: add an input of each crop's width, so that crops of different widths share a "
+                "model call with the same results as alone (faster on real crops and in `crnn serve`; "
+                "conv + pool + LSTM models only; checked before writing).",
+            ),
+            click.option(
                 "--float-lstm",
                 is_flag=True,
                 help="INT8 with ONNX Runtime: keep the LSTM in float (default: int8 weights, "
@@ -126,6 +133,7 @@ def convert(
     calibration_samples: int,
     holdout: float,
     int8_ops: str,
+    widths_input: bool,
     float_lstm: bool,
     dictionary: str | None,
     use_space_char: bool | None,
@@ -170,6 +178,7 @@ def convert(
         holdout=holdout,
         int8_ops=int8_ops,
         int8_lstm=not float_lstm,
+        widths_input=widths_input,
     )
     console = stderr_console()
     with console.status(f"converting {source} -> {target}"):

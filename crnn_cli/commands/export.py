@@ -28,6 +28,7 @@ def export(
     calibration_samples: int,
     holdout: float,
     int8_ops: str,
+    widths_input: bool,
     float_lstm: bool,
     fmt: str,
 ) -> None:
@@ -59,6 +60,7 @@ def export(
         holdout=holdout,
         int8_ops=int8_ops,
         int8_lstm=not float_lstm,
+        widths_input=widths_input,
     )
     with stderr_console().status(f"exporting {checkpoint} -> {target}"):
         summary = convert(checkpoint, opts)

@@ -98,6 +98,23 @@ class ModelInfo:
     output_shape: tuple[int | None, ...]  # N, T, C
     props: Mapping[str, str] = field(default_factory=dict)  # metadata key/values (ONNX / rt_info)
     symbolic_dims: tuple[str, ...] = ()  # names of non-numeric dims, e.g. 'p2o.DynamicDimension.0'
+    # The name of the model's per-crop widths input (int64 N: each crop's padded width; widths.py),
+    # when it has one and the backend feeds it: crops of different widths may then share a call.
+    widths_input: str | None = None
+
+
+def check_widths(widths: np.ndarray | None, batch: np.ndarray) -> np.ndarray:
+    """A batch's per-crop widths as int64, each from 1 to the batch width (None: all of it)."""
+    n, width = batch.shape[0], batch.shape[3]
+    if widths is None:
+        return np.full(n, width, np.int64)
+    out = np.asarray(widths, dtype=np.int64)
+    if out.shape != (n,) or (n and (out.min() < 1 or out.max() > width)):
+        raise ModelError(f"widths must be {n} numbers from 1 to the batch width {width}, got {widths}")
+    return out
+
+
+NO_WIDTHS = "this model has no widths input: crops of different widths cannot share a call"
 
 
 class Session(ABC):
@@ -105,21 +122,38 @@ class Session(ABC):
 
     info: ModelInfo
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """batch: N, C, H, W float32 -> probabilities (or logits, per metadata): N, T, classes."""
+    def run(self, batch: np.ndarray, widths: np.ndarray | None = None) -> np.ndarray:
+        """batch: N, C, H, W float32 -> probabilities (or logits, per metadata): N, T, classes.
+
+        widths: each crop's padded width in pixels, for a model with a widths input
+        (``info.widths_input``); None means every crop fills the batch's width. Crop i's output is
+        then its first T * widths[i] / W frames; the frames after them are not its own.
+        """
         if batch.ndim != 4 or batch.dtype != np.float32:
             raise ModelError(f"input batch must be float32 N x C x H x W, got {batch.dtype} {batch.shape}")
         for axis, (want, have) in enumerate(zip(self.info.input_shape[1:], batch.shape[1:]), start=1):
             if want is not None and want != have:
                 name = "CHW"[axis - 1]
                 raise ModelError(f"model input {name} must be {want}, batch has {have} (shape {batch.shape})")
-        out = self._run(np.ascontiguousarray(batch))
-        return self._check_output(out, batch.shape[0])
+        batch = np.ascontiguousarray(batch)
+        if self.info.widths_input is None:
+            if widths is not None:
+                raise ModelError(NO_WIDTHS)
+            return self._check_output(self._run(batch), batch.shape[0])
+        widths = check_widths(widths, batch)
+        return self._check_output(self._run_widths(batch, widths), batch.shape[0])
 
-    def run_many(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Run several batches, yielding outputs in order. Backends with async queues override this."""
-        for batch in batches:
-            yield self.run(batch)
+    def run_many(
+        self, batches: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray | None]]
+    ) -> Iterator[np.ndarray]:
+        """Run several batches (arrays, or (array, widths) pairs as run() takes them), yielding
+        outputs in order. Backends with async queues override this."""
+        for item in batches:
+            yield self.run(*item) if isinstance(item, tuple) else self.run(item)
+
+    def _run_widths(self, batch: np.ndarray, widths: np.ndarray) -> np.ndarray:
+        """Run a batch with its widths; backends that report ``info.widths_input`` implement it."""
+        raise ModelError(f"{type(self).__name__} reports a widths input but cannot feed it")
 
     @staticmethod
     def _check_output(out: np.ndarray, n: int) -> np.ndarray:

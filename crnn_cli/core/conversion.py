@@ -55,6 +55,7 @@ class ConvertOptions:
     holdout: float = 0.2  # share of labelled calibration crops kept out to measure accuracy
     int8_ops: str = "conv"  # ONNX Runtime: which ops to quantize (crnn_onnxruntime.quantize.OP_SETS)
     int8_lstm: bool = True  # ONNX Runtime: LSTM weights int8 too (DynamicQuantizeLSTM)
+    widths_input: bool = False  # ONNX: add the per-crop widths input (core/widths.py)
 
 
 @dataclass

@@ -50,6 +50,33 @@ WINDOW_BATCHES = 32
 DECODE_MARGIN = 4
 
 
+# What one model call costs beyond its columns, in columns of one crop: a call of n crops padded to W
+# columns costs about CALL_COLUMNS + n * W. Measured with the bundled model on ONNX Runtime, 2 threads
+# on 2 cores: one 64 px crop a call took 1.30 ms, 32 took 1.05 ms each, so a call adds about 0.25 ms,
+# the work of 15 columns. So on a CPU, crops of different widths share a call only when their widths
+# are close; a runtime with a dearer call (an accelerator) gains more from sharing.
+CALL_COLUMNS = 16
+
+
+def mixed_cuts(widths: list[int], batch_size: int) -> list[int]:
+    """Where to cut crops sorted by width (``widths`` ascending) into calls of at most ``batch_size``
+    for a model that takes crops of several widths in one call: the cuts (0, ..., len) that minimise
+    the calls' cost, CALL_COLUMNS each plus every crop padded to its call's widest (dynamic program)."""
+    n = len(widths)
+    best = np.zeros(n + 1)
+    start = np.zeros(n + 1, np.int64)
+    w = np.asarray(widths, np.float64)
+    for end in range(1, n + 1):
+        first = np.arange(max(0, end - batch_size), end)
+        cost = best[first] + CALL_COLUMNS + (end - first) * w[end - 1]
+        k = int(np.argmin(cost))
+        best[end], start[end] = cost[k], first[k]
+    cuts = [n]
+    while cuts[-1] > 0:
+        cuts.append(int(start[cuts[-1]]))
+    return cuts[::-1]
+
+
 def default_model_path() -> Path:
     """The bundled English model shipped inside the package."""
     # Beside the package's modules, where a wheel installs it: importlib.resources gives the same
@@ -340,10 +367,10 @@ class Recognizer:
         """(decoded, probabilities T x C) of each crop's chosen reading, in order (see _choose)."""
         items = [((i, k), v) for i, variants in enumerate(prepared) for k, v in enumerate(variants)]
         out: dict[tuple[int, int], tuple[Decoded, np.ndarray]] = {}
-        for keys, batch in self._batches(items):
-            probs = self.session.run(batch)
-            for key, d, p in zip(keys, self._decode(probs), probs):
-                out[key] = (d, p)
+        for keys, (batch, widths) in self._batches(items):
+            probs, frames = self._own_frames(self.session.run(batch, widths), widths)
+            for key, d, p, n in zip(keys, self._decode(probs), probs, frames):
+                out[key] = (d, p[:n])
         return [self._choose([out[(i, k)] for k in range(len(v))]) for i, v in enumerate(prepared)]
 
     @staticmethod
@@ -371,26 +398,60 @@ class Recognizer:
 
     def _batches(
         self, items: list[tuple[Any, tuple[np.ndarray, int]]]
-    ) -> Iterator[tuple[list[Any], np.ndarray]]:
-        """Group prepared crops (key, (resized, padded width)) by width into batches of at most batch_size."""
-        cfg = self.preprocess_config
-        by_width: dict[int, list[tuple[Any, np.ndarray]]] = {}
-        for i, (resized, width) in items:
-            by_width.setdefault(width, []).append((i, resized))
-        for width in sorted(by_width):
-            group = by_width[width]
-            for start in range(0, len(group), self.batch_size):
-                chunk = group[start : start + self.batch_size]
-                batch = np.zeros((len(chunk), cfg.channels, cfg.height, width), np.float32)
-                used = 0
-                for row, (_, resized) in enumerate(chunk):
-                    self.preprocessor.normalize_into(resized, batch[row])
-                    used += resized.shape[1]
-                self.padding_stats[0] += len(chunk) * width - used
-                self.padding_stats[1] += len(chunk) * width
-                yield [i for i, _ in chunk], batch
+    ) -> Iterator[tuple[list[Any], tuple[np.ndarray, np.ndarray | None]]]:
+        """Prepared crops (key, (resized, padded width)) -> (keys, (batch, widths)), at most batch_size a
+        batch. Most models read a crop only beside crops of its own padded width (widths None), since
+        padding to a wider neighbour would change its text. A model with a widths input (widths.py)
+        reads crops of any widths together as it reads each alone, so the crops, sorted by width, are
+        cut where the calls saved outweigh the padding added (see mixed_cuts)."""
+        entries = [(i, resized, width) for i, (resized, width) in items]
+        if self.session.info.widths_input is None:
+            by_width: dict[int, list[tuple[Any, np.ndarray, int]]] = {}
+            for entry in entries:
+                by_width.setdefault(entry[2], []).append(entry)
+            for width in sorted(by_width):
+                group = by_width[width]
+                for start in range(0, len(group), self.batch_size):
+                    yield self._batch(group[start : start + self.batch_size])
+            return
+        entries.sort(key=lambda entry: entry[2])
+        cuts = mixed_cuts([w for _, _, w in entries], self.batch_size)
+        for start, end in zip(cuts, cuts[1:]):
+            yield self._batch(entries[start:end])
 
-    def _run_ahead(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    def _batch(
+        self, chunk: list[tuple[Any, np.ndarray, int]]
+    ) -> tuple[list[Any], tuple[np.ndarray, np.ndarray | None]]:
+        cfg = self.preprocess_config
+        width = max(w for _, _, w in chunk)
+        batch = np.zeros((len(chunk), cfg.channels, cfg.height, width), np.float32)
+        used = 0
+        for row, (_, resized, _) in enumerate(chunk):
+            self.preprocessor.normalize_into(resized, batch[row])
+            used += resized.shape[1]
+        self.padding_stats[0] += len(chunk) * width - used
+        self.padding_stats[1] += len(chunk) * width
+        mixed = any(w != width for _, _, w in chunk)
+        widths = np.asarray([w for _, _, w in chunk], np.int64) if mixed else None
+        return [i for i, _, _ in chunk], (batch, widths)
+
+    def _own_frames(self, probs: np.ndarray, widths: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
+        """Each crop's own frames of a batch run with widths: the count per crop, and the frames after
+        them set to a certain blank so that decoding the batch reads each crop as it reads alone."""
+        n, t = probs.shape[:2]
+        if widths is None or n == 0:
+            return probs, [t] * n
+        frames = [int(t * int(w) // max(int(widths.max()), 1)) for w in widths]
+        if min(frames) < t:
+            probs = probs.copy()
+            blank = 0.0 if self.metadata.output == "logits" else 1.0
+            other = -1e30 if self.metadata.output == "logits" else 0.0
+            for row, f in enumerate(frames):
+                probs[row, f:, :] = other
+                probs[row, f:, 0] = blank
+        return probs, frames
+
+    def _run_ahead(self, batches: Iterator[tuple[np.ndarray, np.ndarray | None]]) -> Iterator[np.ndarray]:
         """Model outputs (N, T, C) for ``batches``, in order, computed while the caller works.
 
         A backend with its own async queue (OpenVINO's run_many) gets the batches as they come. For the
@@ -399,14 +460,15 @@ class Recognizer:
         the cores idle in between. One batch at a time reaches the session, as with run().
         """
         if type(self.session).run_many is not Session.run_many:
-            yield from self.session.run_many(batches)
+            # Plain arrays where there are no widths: a plugin's run_many need not know of pairs.
+            yield from self.session.run_many(b if w is None else (b, w) for b, w in batches)
             return
         if self._runner is None:
             self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crnn-run")
         running: Future | None = None
         try:
-            for batch in batches:
-                previous, running = running, self._runner.submit(self.session.run, batch)
+            for batch, widths in batches:
+                previous, running = running, self._runner.submit(self.session.run, batch, widths)
                 if previous is not None:
                     yield previous.result()
             if running is not None:
@@ -503,18 +565,19 @@ class Recognizer:
                     readings[index] = [None] * len(variants)
                     ready += [((index, k), v) for k, v in enumerate(variants)]
             names_by_index = dict(take)
-            order: deque[list[tuple[int, int]]] = deque()
+            order: deque[tuple[list[tuple[int, int]], np.ndarray | None]] = deque()
 
             def feed(
                 ready: list[tuple[tuple[int, int], tuple[np.ndarray, int]]] = ready,
-                order: deque[list[tuple[int, int]]] = order,
-            ) -> Iterator[np.ndarray]:
-                for keys, batch in self._batches(ready):
-                    order.append(keys)
-                    yield batch
+                order: deque[tuple[list[tuple[int, int]], np.ndarray | None]] = order,
+            ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+                for keys, (batch, widths) in self._batches(ready):
+                    order.append((keys, widths))
+                    yield batch, widths
 
             for probs in self._run_ahead(feed()):
-                for (i, k), d in zip(order.popleft(), self._decode(probs)):
+                keys, widths = order.popleft()
+                for (i, k), d in zip(keys, self._decode(self._own_frames(probs, widths)[0])):
                     readings[i][k] = d
             for i, found in readings.items():
                 d = self._choose([(r,) for r in found])[0]

@@ -15,6 +15,7 @@ import numpy as np
 from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
 from crnn_cli.core.registry import distribution_version
+from crnn_cli.core.widths import WIDTHS_INPUT
 
 if TYPE_CHECKING:
     from crnn_cli.core.conversion import Quantizer, Reader, Writer
@@ -56,8 +57,11 @@ class OnnxRuntimeSession(Session):
             raise ModelError(f"{model}: ONNX Runtime cannot load this model: {first}") from None
         inputs = self._sess.get_inputs()
         outputs = self._sess.get_outputs()
-        if len(inputs) != 1:
-            raise ModelError(f"{model}: expected one image input, the model has {len(inputs)}")
+        # One image input, and optionally the per-crop widths input (crnn_cli/core/widths.py).
+        widths = [i for i in inputs if i.name == WIDTHS_INPUT and len(i.shape) == 1]
+        inputs = [i for i in inputs if i not in widths]
+        if len(inputs) != 1 or len(widths) > 1:
+            raise ModelError(f"{model}: expected one image input, the model has {len(inputs) + len(widths)}")
         shape_in = tuple(inputs[0].shape)
         shape_out = tuple(outputs[0].shape)
         if len(shape_in) != 4:
@@ -73,12 +77,18 @@ class OnnxRuntimeSession(Session):
             output_shape=tuple(_dim(d) for d in shape_out),
             props=dict(meta.custom_metadata_map),
             symbolic_dims=tuple(str(d) for d in shape_in + shape_out if isinstance(d, str)),
+            widths_input=WIDTHS_INPUT if widths else None,
         )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._sess is None:
             raise ModelError("this ONNX Runtime session is closed; open the model again")
         return self._sess.run([self._output], {self._input: batch})[0]
+
+    def _run_widths(self, batch: np.ndarray, widths: np.ndarray) -> np.ndarray:
+        if self._sess is None:
+            raise ModelError("this ONNX Runtime session is closed; open the model again")
+        return self._sess.run([self._output], {self._input: batch, WIDTHS_INPUT: widths})[0]
 
     def close(self) -> None:
         self._sess = None  # type: ignore[assignment]

@@ -22,9 +22,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from crnn_cli.core.backend import INFER, Availability, Backend, ModelInfo, Session, SessionOptions
+from crnn_cli.core.backend import (
+    INFER,
+    NO_WIDTHS,
+    Availability,
+    Backend,
+    ModelInfo,
+    Session,
+    SessionOptions,
+    check_widths,
+)
 from crnn_cli.core.errors import BackendError, ModelError, UsageError
 from crnn_cli.core.registry import distribution_version
+from crnn_cli.core.widths import WIDTHS_INPUT
 from crnn_openvino.ir import core, model_props, read_model, read_props, reason, resolve_model_path, write_ir
 
 if TYPE_CHECKING:
@@ -71,9 +81,13 @@ class OpenVinoSession(Session):
         self._settings = self._config(options)
         self._path = path = resolve_model_path(model)
         ov_model = read_model(path)
-        if len(ov_model.inputs) != 1:
+        # One image input, and optionally the per-crop widths input (crnn_cli/core/widths.py).
+        widths = [i for i, p in enumerate(ov_model.inputs) if WIDTHS_INPUT in p.get_names()]
+        self._widths_index = widths[0] if widths and len(ov_model.inputs) == 2 else None
+        if len(ov_model.inputs) != 1 + (self._widths_index is not None):
             raise ModelError(f"{path}: expected one image input, the model has {len(ov_model.inputs)}")
-        port = ov_model.input(0)
+        self._image_index = 1 if self._widths_index == 0 else 0
+        port = ov_model.input(self._image_index)
         pshape = port.get_partial_shape()
         if pshape.rank.is_dynamic or pshape.rank.get_length() != 4:
             raise ModelError(f"{path}: input must be N x C x H x W, is {pshape}")
@@ -81,8 +95,8 @@ class OpenVinoSession(Session):
         if out_shape.rank.is_static and out_shape.rank.get_length() != 3:
             raise ModelError(f"{path}: output must be N x T x C (a CTC recognizer), is {out_shape}")
         props = model_props(ov_model, path)
-        self._fixed_batch = self._free_batch(ov_model, pshape)
-        pshape = ov_model.input(0).get_partial_shape()
+        self._fixed_batch = self._free_batch(ov_model, pshape) if self._widths_index is None else None
+        pshape = ov_model.input(self._image_index).get_partial_shape()
         out_shape = ov_model.output(0).get_partial_shape()
 
         self._model: ov.Model | None = ov_model  # kept to recompile after a failed inference
@@ -98,6 +112,10 @@ class OpenVinoSession(Session):
             input_shape=tuple(_dim(d) for d in pshape),
             output_shape=tuple(_dim(d) for d in out_shape) if out_shape.rank.is_static else (None,) * 3,
             props=props,
+            # A widths input is fed (each crop the batch's full width) but not offered for mixing
+            # widths: OpenVINO's LSTM with sequence lengths shorter than the batch gives other frames
+            # than the same crop alone (ONNX Runtime gives identical ones), so crops share a call
+            # only with crops of their own width here, as with any other model.
         )
 
     def _compile(self) -> None:
@@ -176,12 +194,17 @@ class OpenVinoSession(Session):
         self._check_width(batch)
         return np.ascontiguousarray(batch)
 
+    def _inputs(self, batch: np.ndarray) -> dict[int, np.ndarray]:
+        if self._widths_index is None:
+            return {0: batch}
+        return {self._image_index: batch, self._widths_index: check_widths(None, batch)}
+
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         if self._request is None:
             raise ModelError(f"{self._path}: the session is closed; open the model again")
         try:
             # share_inputs: the batch is contiguous float32 already, no need for OpenVINO to copy it.
-            return self._request.infer({0: batch}, share_inputs=True)[0]
+            return self._request.infer(self._inputs(batch), share_inputs=True)[0]
         except Exception as exc:
             self._compile()  # so the next batch runs on a healthy compiled model
             raise ModelError(
@@ -206,7 +229,9 @@ class OpenVinoSession(Session):
             f"{self._path}: the model's batch is fixed at {fixed}, got a batch of {batch.shape[0]}"
         )
 
-    def run_many(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def run_many(
+        self, batches: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray | None]]
+    ) -> Iterator[np.ndarray]:
         """Run batches through an async infer queue, yielding N, T, classes outputs in input order.
 
         Up to ``num_requests`` batches are in flight at once (THROUGHPUT runs them on parallel streams).
@@ -237,15 +262,18 @@ class OpenVinoSession(Session):
         emitted = 0
         failed = False
         try:
-            for index, batch in enumerate(batches):
+            for index, item in enumerate(batches):
+                batch, widths = item if isinstance(item, tuple) else (item, None)
                 batch = self._validate(batch)
+                if widths is not None:
+                    raise ModelError(NO_WIDTHS)
                 sizes.append(batch.shape[0])
                 if batch.shape[0] == 0:
                     done[index] = self._empty()  # nothing to run; keeps its place in the order
                     continue
                 try:
                     # Blocks while every request is busy; copies the batch, so callers may reuse it.
-                    queue.start_async({0: batch}, index)
+                    queue.start_async(self._inputs(batch), index)
                 except Exception as exc:
                     failed = True
                     raise failure(exc) from None
