@@ -54,23 +54,44 @@ def find_crops(images: Path | None, n: int) -> list[Path]:
     return mixed[:n]
 
 
-def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str, str | None]:
-    """(crops/s, texts, backend, OpenVINO hint) of the Recognizer `crnn recognize` uses, warm."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process ``pid`` and the processes under it (Linux /proc;
+    0.0 elsewhere): the server and its worker processes."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = task / "children"
+                if children.exists():
+                    todo += [int(c) for c in children.read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str, str | None, float]:
+    """(crops/s, texts, backend, OpenVINO hint, CPU seconds a crop) of the Recognizer `crnn recognize`
+    uses, warm."""
     from crnn_cli.core.recognizer import Recognizer
 
     # `crnn recognize` as a user runs it: its default threads (all cores) and batch, whatever --threads
     # and --workers the server is given.
     with Recognizer(args.model, args.backend) as rec:
         list(rec.recognize(paths[: min(len(paths), 64)]))  # warm-up: first-call costs are not throughput
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = list(rec.recognize(paths))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         backend = rec.backend.name
         hint = rec.selection.hint if rec.selection is not None else None  # what "auto" chose with it
     failed = [r for r in results if r.error]
     if failed:
         sys.exit(f"bench_serve: offline recognize failed on {failed[0].error}")
-    return len(paths) / seconds, [r.text for r in results], backend, hint
+    return len(paths) / seconds, [r.text for r in results], backend, hint, cpu / len(paths)
 
 
 class Server:
@@ -204,13 +225,16 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = find_crops(args.images, args.crops)
     bodies = [p.read_bytes() for p in paths]
-    rate, texts, backend, hint = offline(paths, args)
+    rate, texts, backend, hint, offline_cpu = offline(paths, args)
     server = Server(args, backend, hint)
     rows = []
     try:
         asyncio.run(load(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up
         for c in levels:
+            served, client = cpu_seconds(server.proc.pid), time.process_time()
             row = asyncio.run(load(server.url, bodies, texts, c))
+            row["server_cpu_ms"] = 1000 * (cpu_seconds(server.proc.pid) - served) / len(bodies)
+            row["client_cpu_ms"] = 1000 * (time.process_time() - client) / len(bodies)
             row["vs_offline"] = row["crops_per_s"] / rate
             rows.append(row)
     finally:
@@ -218,18 +242,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"crnn serve vs offline recognize: {len(paths)} crops, backend {backend}, "
           f"{args.workers} worker(s), --threads {args.threads or 'default'}, --max-batch {args.max_batch}, "
           f"--max-wait-ms {args.max_wait_ms}")  # fmt: skip
-    print(f"offline `crnn recognize` (Recognizer, warm): {rate:.0f} crops/s")
+    print(
+        f"offline `crnn recognize` (Recognizer, warm): {rate:.0f} crops/s, CPU {1000 * offline_cpu:.2f} ms a crop"
+    )
     print(
         f"{'clients':>8} {'crops/s':>9} {'vs offline':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'mismatch':>8}"
+        f" {'server CPU ms/crop':>19} {'client CPU ms/crop':>19}"
     )
     for r in rows:
         print(f"{r['concurrency']:>8} {r['crops_per_s']:>9.0f} {r['vs_offline']:>10.2f} {r['p50_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {r['errors']:>7} {r['mismatches']:>8}")  # fmt: skip
+              f"{r['p99_ms']:>8.1f} {r['errors']:>7} {r['mismatches']:>8} {r['server_cpu_ms']:>19.2f} "
+              f"{r['client_cpu_ms']:>19.2f}")  # fmt: skip
         if r["first_error"]:
             print(f"         first error: {r['first_error']}")
     print(f"server exit code after SIGTERM: {code}")
     if args.json:
-        report = {"offline_crops_per_s": rate, "backend": backend, "crops": len(paths), "rows": rows,
+        report = {"offline_crops_per_s": rate, "offline_cpu_ms": 1000 * offline_cpu, "backend": backend, "crops": len(paths), "rows": rows,
                   "server_exit": code}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=2))
     return 0 if code == 0 and all(r["errors"] == 0 and r["mismatches"] == 0 for r in rows) else 1
