@@ -37,30 +37,27 @@ if [ ! -f "$RUN/stage6/stage6_default.pt" ]; then
     --calibrate "$RUN/split/train_iiit5k_train.tsv" --data-dir "$SHARED/data/real" \
     -o "$RUN/stage6/stage6_default.pt"
 fi
-# 24000 steps of batch 64, several sittings on 2 AVX512-BF16 cores with bf16 autocast (about 0.5 s a
-# step alone); rerun with --resume after an interruption.
-# A run that spans sittings: the last sitting committed its resumable checkpoint beside this script.
-COMMITTED=scripts/default_model/stage7-latest.pt
-if [ "${1:-}" = "--resume" ] && [ ! -f "$RUN/model/latest.pt" ] && [ -f "$COMMITTED" ]; then
-  mkdir -p "$RUN/model" && cp "$COMMITTED" "$RUN/model/latest.pt"
-fi
-if [ "${1:-}" = "--resume" ] && [ -f "$RUN/model/latest.pt" ]; then
-  crnn train -c scripts/default_model/crnn_default.yml --resume "$RUN/model/latest.pt"
-else
-  crnn train -c scripts/default_model/crnn_default.yml
-fi
+# Stage 7: 24000 steps of batch 64, three sittings on 2 AVX512-BF16 cores with bf16 autocast (about
+# 0.5 s a step alone); rerun with --resume after an interruption. A run that spans sittings: the last
+# sitting committed its resumable checkpoint beside this script (stage 7's is the finished run).
+# stage CONFIG RUN_FOLDER COMMITTED: train fresh, or with --resume continue from the run folder's
+# latest.pt (taken from the committed checkpoint when the folder has none). A finished run ends at once.
+stage() {
+  if [ "${RESUME:-}" = "--resume" ] && [ ! -f "$2/latest.pt" ] && [ -f "$3" ]; then
+    mkdir -p "$2" && cp "$3" "$2/latest.pt"
+  fi
+  if [ "${RESUME:-}" = "--resume" ] && [ -f "$2/latest.pt" ]; then
+    crnn train -c "$1" --resume "$2/latest.pt"
+  else
+    crnn train -c "$1"
+  fi
+}
+RESUME="${1:-}"
+stage scripts/default_model/crnn_default.yml "$RUN/model" scripts/default_model/stage7-latest.pt
 # Stage 8 (crnn_default_stage8.yml): stage 7's last weights (step 24000), taught by PP-OCRv4 on the
 # scene words of the train side (distillation: soft targets beside the CTC loss), 6000 steps. The
 # teacher's table is built once (about 5 min) and cached under runs/default/stage8/distill/.
-STAGE8=scripts/default_model/stage8-latest.pt
-if [ "${1:-}" = "--resume" ] && [ ! -f "$RUN/stage8/latest.pt" ] && [ -f "$STAGE8" ]; then
-  mkdir -p "$RUN/stage8" && cp "$STAGE8" "$RUN/stage8/latest.pt"
-fi
-if [ "${1:-}" = "--resume" ] && [ -f "$RUN/stage8/latest.pt" ]; then
-  crnn train -c scripts/default_model/crnn_default_stage8.yml --resume "$RUN/stage8/latest.pt"
-else
-  crnn train -c scripts/default_model/crnn_default_stage8.yml
-fi
+stage scripts/default_model/crnn_default_stage8.yml "$RUN/stage8" scripts/default_model/stage8-latest.pt
 # Shipped: the EMA weights at stage 8's last step (latest.pt).
 crnn export "$RUN/stage8/latest.pt" --to onnx --max-width 800 -o crnn_cli/models/default.onnx
 # It reads as well padded from 32 px in steps of 8 as from 100 in steps of 32 (README, Preprocessing).
