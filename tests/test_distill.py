@@ -57,6 +57,29 @@ def test_kl_is_zero_on_agreement_and_ignores_uncovered_frames() -> None:
         kl_loss(torch.zeros(2, 5, 5), soft, frames, 1.0)
 
 
+def test_kl_on_agreeing_frames_compares_symbols_only() -> None:
+    """frames="agree": only the frames where both emit the same symbol count, and there the blank's
+    share does not: a student that puts more on the blank but has the teacher's doubts between
+    symbols adds nothing, one with other doubts does, and a frame where they emit different symbols
+    (or the blank) adds nothing whatever the student puts there."""
+    soft = torch.tensor([[[0.10, 0.80, 0.08, 0.02], [0.90, 0.05, 0.03, 0.02], [0.20, 0.10, 0.10, 0.60]]])
+    frames = torch.tensor([3])
+    # Frame 0: both emit class 1, the student with a larger blank share but the same 0.8:0.08:0.02.
+    # Frame 1: both emit the blank. Frame 2: the teacher emits 3, the student 2.
+    same_doubts = torch.tensor([[[0.4, 0.8 * 0.6 / 0.9, 0.08 * 0.6 / 0.9, 0.02 * 0.6 / 0.9],
+                                 [0.1, 0.8, 0.05, 0.05], [0.1, 0.1, 0.7, 0.1]]]).log()  # fmt: skip
+    assert float(kl_loss(same_doubts, soft, frames, 1.0, "agree")) == pytest.approx(0.0, abs=1e-6)
+    assert float(kl_loss(same_doubts, soft, frames, 1.0, "all")) > 0.1
+    other_doubts = same_doubts.clone()
+    other_doubts[0, 0] = torch.tensor([0.4, 0.5, 0.02, 0.08]).log()
+    loss = kl_loss(other_doubts, soft, frames, 2.0, "agree")
+    p = torch.tensor([0.8, 0.08, 0.02]) / 0.9
+    q = torch.tensor([0.5, 0.02, 0.08]) / 0.6
+    pt, qt = (p.log() / 2).softmax(0), (q.log() / 2).softmax(0)
+    assert float(loss) == pytest.approx(float((pt * (pt.log() - qt.log())).sum() * 4), rel=1e-4)
+    assert float(kl_loss(other_doubts, soft, torch.tensor([0]), 1.0, "agree")) == 0.0
+
+
 def _config(root: Path, data_dir: Path, teacher: Path, n: int = 48) -> dict:
     """40-odd real IIIT5K crops at 32 px high, dynamic width, taught by PP-OCRv4."""
     rows = (data_dir / "iiit5k_train" / "labels.tsv").read_text(encoding="utf-8").splitlines()[:n]
@@ -133,3 +156,6 @@ def test_a_label_file_not_trained_on_is_named(tmp_path: Path, data_dir: Path, pp
     raw["Distillation"]["label_files"] = [str(tmp_path / "iiit5k.tsv")]
     with pytest.raises(ConfigError, match="missing: no such model"):
         TorchTrainer(config_from_dict(raw), quiet=True)
+    raw["Distillation"]["frames"] = "spikes"
+    with pytest.raises(ConfigError, match="frames.*must be one of all, agree, got 'spikes'"):
+        config_from_dict(raw)

@@ -487,6 +487,7 @@ class DistillationConfig:
     weight: float = 1.0  # the KL term's weight beside the CTC loss
     temperature: float = 1.0  # softens both distributions (the loss is scaled by its square)
     agree_only: bool = True  # no target for a crop the teacher reads otherwise than its label
+    frames: str = "all"  # all: KL on every covered frame; agree: only where both emit the same symbol
     backend: str | None = None  # the teacher's backend; None = the fastest that opens it
     dictionary: str | None = None  # the teacher's dictionary, when its files do not carry one
     use_space_char: bool | None = None  # with dictionary: the teacher has a space class
@@ -496,6 +497,7 @@ class DistillationConfig:
         _check(bool(self.label_files), "label_files", "name at least one label file of Train.dataset")
         _check(self.weight >= 0, "weight", "must be >= 0")
         _check(self.temperature > 0, "temperature", "must be > 0")
+        _one_of(self.frames, ("all", "agree"), "frames")
 
 
 @dataclass(frozen=True)

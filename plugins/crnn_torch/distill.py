@@ -19,6 +19,9 @@ moves glyphs along the line; its row crops, blur, noise and colour changes do no
 ``agree_only`` a crop whose teacher reading differs from its label gets no target: the CTC loss alone
 teaches it. The loss is KL(teacher || student) summed over the student frames that cover the text,
 averaged over the batch like the CTC loss (a sum over a crop's frames too), times ``weight``, added.
+With ``frames: agree`` the KL is taken only at the frames where both models emit the same symbol, over
+the symbols alone: the student is taught the teacher's doubts between symbols but keeps its own
+alignment (on every frame, a CRNN moved its spikes to the teacher's frames and read worse).
 """
 
 from __future__ import annotations
@@ -220,11 +223,20 @@ def collate_soft(targets: list[SoftTarget | None], frames: int) -> dict[str, tor
 
 
 def kl_loss(
-    logits: torch.Tensor, soft: torch.Tensor, soft_frames: torch.Tensor, temperature: float
+    logits: torch.Tensor,
+    soft: torch.Tensor,
+    soft_frames: torch.Tensor,
+    temperature: float,
+    frames: str = "all",
 ) -> torch.Tensor:
     """KL(soft || softmax(logits / T)) x T^2 summed over each crop's covered frames, averaged over the
     batch (crops without a target add 0): per crop on the scale of its CTC loss, which is a sum over
-    its frames too. float32. logits: N, T, C; soft: N, T, C; soft_frames: N."""
+    its frames too. float32. logits: N, T, C; soft: N, T, C; soft_frames: N.
+
+    ``frames="agree"`` keeps only the frames where the teacher and the student both emit the same
+    symbol (not the blank), and compares there the two distributions over the symbols alone (the
+    blank left out, the rest renormalised): which symbol, not where. The student keeps its own
+    alignment and learns the teacher's doubts (an l that might be a 1), nothing else."""
     with torch.autocast(logits.device.type, enabled=False):
         n, t = logits.shape[:2]
         if soft.shape[1] != t:
@@ -232,8 +244,14 @@ def kl_loss(
                 f"Distillation: the student gives {t} frames for a batch whose soft targets have "
                 f"{soft.shape[1]}; distillation needs a model with one frame per {STUDENT_FRAME_PX} px"
             )
+        logits = logits.float()
         mask = torch.arange(t, device=logits.device)[None, :] < soft_frames[:, None]
-        logp = (logits.float() / temperature).log_softmax(2)
+        if frames == "agree":
+            symbol = soft.argmax(2)
+            mask = mask & (symbol != 0) & (logits.argmax(2) == symbol)
+            logits, soft = logits[..., 1:], soft[..., 1:]
+            soft = soft / soft.sum(2, keepdim=True).clamp_min(1e-12)
+        logp = (logits / temperature).log_softmax(2)
         if temperature != 1.0:
             soft = (soft.clamp_min(1e-12).log() / temperature).softmax(2)
         per_frame = (soft * (soft.clamp_min(1e-12).log() - logp)).sum(2)

@@ -266,7 +266,7 @@ class TorchTrainer:
         if spec is not None and "soft" in batch and spec.weight > 0:
             soft = batch["soft"].to(self.device, non_blocking=True)
             frames = batch["soft_frames"].to(self.device, non_blocking=True)
-            distill = kl_loss(logits, soft, frames, spec.temperature)
+            distill = kl_loss(logits, soft, frames, spec.temperature, spec.frames)
             loss = loss + spec.weight * distill
         bad_loss, self._stop_flag = any_rank(
             self.dist, self.device, not bool(torch.isfinite(loss)), self._stop_signal is not None
