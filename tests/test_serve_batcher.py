@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +88,101 @@ def test_a_failing_model_fails_its_batch_and_the_next_batch_still_runs():
         await b.stop()
 
     asyncio.run(go())
+
+
+def test_instances_run_calls_side_by_side_and_share_the_waiting_crops():
+    """Two instances: eight requests waiting together are shared out four and four, and the two
+    calls are in the model at the same time (each waits at a barrier for the other)."""
+    both_in = threading.Barrier(2, timeout=10)
+    calls: list[tuple[int, list[int]]] = []
+
+    def instance(i: int):
+        def predict(batch: list[np.ndarray]) -> list[int]:
+            both_in.wait()  # BrokenBarrierError (a 500 for its requests) unless the other call runs too
+            calls.append((i, [int(c[0, 0]) for c in batch]))
+            return [int(c[0, 0]) for c in batch]
+
+        return predict
+
+    async def go():
+        b = Batcher([instance(0), instance(1)], max_batch=32, max_wait_s=0.5, max_queue=100)
+        assert b.instances == 2
+
+        async def one(k: int) -> list[int]:
+            with b.admit(1):
+                return await b.submit(crops(1, k))
+
+        b.start()
+        answers = await asyncio.gather(*(one(k) for k in range(8)))
+        await b.stop()
+        return answers
+
+    answers = asyncio.run(go())
+    assert answers == [[k] for k in range(8)]
+    assert sorted(i for i, _ in calls) == [0, 1]
+    assert sorted(len(batch) for _, batch in calls) == [4, 4]
+
+
+def test_a_lone_request_does_not_wait_when_nothing_else_is_coming():
+    """max_wait is for requests still being decoded; with none, a request goes at once."""
+
+    async def go() -> float:
+        b = Batcher(lambda batch: [0] * len(batch), max_batch=32, max_wait_s=5.0, max_queue=100)
+        b.start()
+        t0 = time.perf_counter()
+        with b.admit(1):
+            await b.submit(crops(1, 0))
+        elapsed = time.perf_counter() - t0
+        await b.stop()
+        return elapsed
+
+    assert asyncio.run(go()) < 2.0  # the old rule waited the whole 5 s for company
+
+
+def test_a_request_being_decoded_is_waited_for_and_a_long_wait_counts_from_the_queue():
+    """A batch waits (up to max_wait) for a request admitted but still decoding. The wait counts from
+    when a request was queued: one that waited out max_wait behind a busy model goes at once, alone."""
+    calls: list[list[int]] = []
+    gate = threading.Event()
+
+    def predict(batch: list[np.ndarray]) -> list[int]:
+        if int(batch[0][0, 0]) == 0:
+            gate.wait(30)  # the first call holds the model
+        calls.append([int(c[0, 0]) for c in batch])
+        return [0] * len(batch)
+
+    async def go():
+        b = Batcher(predict, max_batch=32, max_wait_s=1.0, max_queue=100)
+        b.start()
+
+        async def request(k: int, decode_s: float) -> None:
+            with b.admit(1):
+                await asyncio.sleep(decode_s)  # "decoding"
+                await b.submit(crops(1, k))
+
+        first = asyncio.ensure_future(request(0, 0))
+        await asyncio.sleep(0.1)  # call [0] holds the model
+        # 1 queues now; 2 is admitted and "decodes" until 0.5 s after the model is free again: within
+        # max_wait of the model freeing up, but long past it for 1.
+        late = [asyncio.ensure_future(request(1, 0)), asyncio.ensure_future(request(2, 1.7 + 0.5))]
+        await asyncio.sleep(1.7)  # 1 has waited past max_wait behind the busy model
+        gate.set()
+        await asyncio.gather(first, *late)
+        # Both decoding at once: the batch waits for the second, well within max_wait.
+        pair = [asyncio.ensure_future(request(3, 0)), asyncio.ensure_future(request(4, 0.3))]
+        await asyncio.gather(*pair)
+        await b.stop()
+
+    asyncio.run(go())
+    assert calls == [[0], [1], [2], [3, 4]]
+
+
+def test_cores_are_split_into_instances_and_threads():
+    from crnn_cli.commands.serve import split_cores
+
+    assert split_cores(2, 1, None, None) == (2, 1)  # the defaults: one single-thread call a core
+    assert split_cores(8, 2, None, None) == (4, 1)
+    assert split_cores(8, 1, None, 4) == (2, 4)  # --threads 4: two calls of four threads
+    assert split_cores(8, 1, 2, None) == (2, 4)  # --instances 2: each call gets half the cores
+    assert split_cores(2, 4, None, None) == (1, 1)  # more workers than cores: one of each
+    assert split_cores(2, 1, 3, 2) == (3, 2)  # what is given is kept

@@ -1,9 +1,9 @@
 """The ASGI app of `crnn serve` (Starlette): routes, limits, authentication, and the model's lifetime.
 
-Each worker process builds one app holding one Recognizer (one model session). The model loads on a
-thread after startup, so /healthz answers at once and /readyz says 503 until the model is ready.
-Decoding runs on Starlette's thread pool and the model on the batcher's own thread: the event loop
-only moves bytes.
+Each worker process builds one app holding ``instances`` Recognizers (model sessions), each read on a
+thread of the batcher's. The models load on a thread after startup, so /healthz answers at once and
+/readyz says 503 until they are ready. Decoding runs on a small thread pool of the app's: the event
+loop only moves bytes.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -39,9 +40,10 @@ RETRY_AFTER_S = 1  # what a 503 asks the client to wait: a batch or two at most
 
 @dataclass
 class Model:
-    """The loaded recognizer and what /v1/model says about it."""
+    """The loaded recognizers (one a model instance, each with its own session) and what /v1/model
+    says about them."""
 
-    recognizer: Any
+    recognizers: list[Any]
     info: dict[str, Any]
 
 
@@ -129,14 +131,23 @@ class State:
         self.batcher: Batcher | None = None
         self.metrics = Metrics(lambda: self.batcher.admitted if self.batcher else 0)
         self.paths: set[str] = set()
+        # Decoding runs off the event loop on a pool of its own: a few threads that stay warm, where
+        # Starlette's shared pool (40 threads) wakes a different one for each request.
+        self.decode_pool = ThreadPoolExecutor(
+            max_workers=max(2, min(8, os.cpu_count() or 1)), thread_name_prefix="crnn-decode"
+        )
 
     def load_model(self) -> None:
-        """Runs on a thread at startup: opens the session, then marks the worker ready."""
+        """Runs on a thread at startup: opens the sessions, then marks the worker ready."""
+        recognizers: list[Any] = []
         try:
-            rec = self.load()
-            self.model = Model(rec, describe(rec))
+            for _ in range(self.config.instances):
+                recognizers.append(self.load())
+            self.model = Model(recognizers, {**describe(recognizers[0]), "instances": len(recognizers)})
             log_event("model loaded", model=self.model.info["name"], backend=self.model.info["backend"])
         except Exception as exc:  # the worker stays up, not ready, and says why
+            for rec in recognizers:
+                rec.close()
             self.load_error = f"{type(exc).__name__}: {exc}"
             log_event("model failed to load", logging.ERROR, error=self.load_error)
         finally:
@@ -149,12 +160,15 @@ def create_app(config: ServeConfig, load: Callable[[], Any]) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        def predict(crops: list[Any]) -> list[Any]:
-            assert state.model is not None
-            return state.model.recognizer.predict_batch(crops)
+        def instance(i: int) -> Callable[[list[Any]], list[Any]]:
+            def predict(crops: list[Any]) -> list[Any]:
+                assert state.model is not None
+                return state.model.recognizers[i].predict_batch(crops)
+
+            return predict
 
         state.batcher = Batcher(
-            predict,
+            [instance(i) for i in range(config.instances)],
             config.max_batch,
             config.max_wait_ms / 1000,
             config.max_queue,
@@ -169,8 +183,10 @@ def create_app(config: ServeConfig, load: Callable[[], Any]) -> Starlette:
             # uvicorn calls this after in-flight requests finished (SIGTERM drains first).
             await state.batcher.stop()
             await asyncio.to_thread(loader.join, config.drain_timeout_s)  # a load still running: bounded
+            state.decode_pool.shutdown(wait=True)
             if state.model is not None:
-                state.model.recognizer.close()
+                for rec in state.model.recognizers:
+                    rec.close()
             log_event("stopped")
 
     def authorized(request: Request) -> bool:
@@ -204,11 +220,12 @@ def create_app(config: ServeConfig, load: Callable[[], Any]) -> Starlette:
             return refused
         assert state.batcher is not None and state.model is not None
         start = time.perf_counter()
+        loop = asyncio.get_running_loop()
         try:
             parts = await read_images(request, config.max_body_bytes, config.max_queue)
             request.scope["state"]["log"] = {"images": len(parts)}
             with state.batcher.admit(len(parts)):
-                crops = await run_in_threadpool(decode_crops, parts)
+                crops = await loop.run_in_executor(state.decode_pool, decode_crops, parts)
                 decoded = await state.batcher.submit(crops)
         except BadRequest as exc:
             return error(exc.status, str(exc))

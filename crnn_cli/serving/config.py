@@ -88,9 +88,11 @@ class ServeConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     # Crops per model call: a batch closes when it holds this many crops (requests are never split).
     max_batch: int = 32
-    # How long (ms) the first request of a batch waits for company while the model is idle: adds at most
-    # this much latency when traffic is light, and lets requests that arrive together share one call.
+    # How long (ms) a request waits for others being decoded to join its batch, counted from when it
+    # was queued: adds at most this much latency, and lets requests that arrive together share a call.
     max_wait_ms: float = 5.0
+    # Model instances per worker: sessions each on a thread of its own, so calls run side by side.
+    instances: int = 1
     # Crops admitted (waiting or in the model) before new requests get 503 + Retry-After; bounds memory
     # and latency under overload instead of queueing without end.
     max_queue: int = 1024
@@ -104,6 +106,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.max_batch <= 4096:
             raise UsageError(f"max_batch must be in 1..4096, got {self.max_batch}")
+        if not 1 <= self.instances <= 64:
+            raise UsageError(f"instances must be in 1..64, got {self.instances}")
         if not 0 <= self.max_wait_ms <= 10_000:
             raise UsageError(f"max_wait_ms must be in 0..10000, got {self.max_wait_ms}")
         if self.max_queue < self.max_batch:
