@@ -454,7 +454,8 @@ class Recognizer:
     def _run_ahead(self, batches: Iterator[tuple[np.ndarray, np.ndarray | None]]) -> Iterator[np.ndarray]:
         """Model outputs (N, T, C) for ``batches``, in order, computed while the caller works.
 
-        A backend with its own async queue (OpenVINO's run_many) gets the batches as they come. For the
+        A backend with its own run_many (OpenVINO: an async queue; ONNX Runtime: calls side by side)
+        gets the batches as they come. For the
         others, run() goes to a helper thread one batch ahead: this thread builds the next batch and
         decodes the previous one while the model runs (runtimes release the GIL), instead of leaving
         the cores idle in between. One batch at a time reaches the session, as with run().

@@ -3,10 +3,20 @@
 Session options: ``threads`` (intra-op threads, one inter-op thread), ``providers`` (by ORT's names);
 ``extra`` holds ORT session config entries by ORT's own keys, e.g.
 ``{"session.intra_op.allow_spinning": "0"}``.
+
+``run`` uses the session's threads on each call. ``run_many`` (the Recognizer's stream of batches) runs
+as many calls side by side instead, each on one thread of a second, one-thread session opened on first
+use: a CRNN call on a few crops splits poorly over threads (every layer waits for the slowest), while
+whole calls side by side keep each core busy. On the CPU the outputs are bit for bit those of ``run``.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,6 +40,10 @@ def _dim(d: object) -> int | None:
 class OnnxRuntimeSession(Session):
     def __init__(self, model: Path, options: SessionOptions) -> None:
         import onnxruntime as ort
+
+        self._model, self._options = model, options
+        self._lane: OnnxRuntimeSession | None = None  # the one-thread session of run_many
+        self._lanes: ThreadPoolExecutor | None = None
 
         so = ort.SessionOptions()
         if options.threads:
@@ -90,8 +104,50 @@ class OnnxRuntimeSession(Session):
             raise ModelError("this ONNX Runtime session is closed; open the model again")
         return self._sess.run([self._output], {self._input: batch, WIDTHS_INPUT: widths})[0]
 
+    def parallel_calls(self) -> int:
+        """How many calls run_many runs side by side: the session's threads, on the CPU only."""
+        providers = self._options.providers or ("CPUExecutionProvider",)
+        if tuple(providers) != ("CPUExecutionProvider",):
+            return 1  # a GPU provider: one call at a time, as the device likes it
+        return max(1, self._options.threads or os.cpu_count() or 1)
+
+    def run_many(
+        self, batches: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray | None]]
+    ) -> Iterator[np.ndarray]:
+        """Outputs of ``batches`` in order, up to parallel_calls() of them running at once (see the
+        module docstring); a batch fetched here waits in line while the others run. With one call at a
+        time, it runs on a thread of its own while the caller prepares the next batch."""
+        if self._sess is None:
+            raise ModelError("this ONNX Runtime session is closed; open the model again")
+        calls = self.parallel_calls()
+        if self._lanes is None:  # one call at a time still runs beside the caller, who builds the next
+            self._lanes = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="crnn-ort")
+        if calls > 1 and self._lane is None:
+            self._lane = OnnxRuntimeSession(self._model, replace(self._options, threads=1))
+        lane, lanes = self._lane or self, self._lanes
+        pending: deque[Future] = deque()
+        try:
+            for item in batches:
+                batch, widths = item if isinstance(item, tuple) else (item, None)
+                pending.append(lanes.submit(lane.run, batch, widths))
+                if len(pending) > calls:  # every lane busy and one more in line: take the oldest
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            # Stopped early or a batch failed: nothing of this stream may still run on return.
+            for future in pending:
+                if not future.cancel():
+                    future.exception()
+
     def close(self) -> None:
         self._sess = None  # type: ignore[assignment]
+        if self._lanes is not None:
+            self._lanes.shutdown(wait=True)
+            self._lanes = None
+        if self._lane is not None:
+            self._lane.close()
+            self._lane = None
 
 
 class OnnxRuntimeBackend(Backend):
