@@ -13,6 +13,7 @@ whole calls side by side keep each core busy. On the CPU the outputs are bit for
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +45,7 @@ class OnnxRuntimeSession(Session):
         self._model, self._options = model, options
         self._lane: OnnxRuntimeSession | None = None  # the one-thread session of run_many
         self._lanes: ThreadPoolExecutor | None = None
+        self._opening = threading.Lock()
 
         so = ort.SessionOptions()
         if options.threads:
@@ -120,11 +122,12 @@ class OnnxRuntimeSession(Session):
         if self._sess is None:
             raise ModelError("this ONNX Runtime session is closed; open the model again")
         calls = self.parallel_calls()
-        if self._lanes is None:  # one call at a time still runs beside the caller, who builds the next
-            self._lanes = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="crnn-ort")
-        if calls > 1 and self._lane is None:
-            self._lane = OnnxRuntimeSession(self._model, replace(self._options, threads=1))
-        lane, lanes = self._lane or self, self._lanes
+        with self._opening:  # two streams starting at once open one twin between them
+            if self._lanes is None:  # one call at a time still runs beside the caller, who builds the next
+                self._lanes = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="crnn-ort")
+            if calls > 1 and self._lane is None:
+                self._lane = OnnxRuntimeSession(self._model, replace(self._options, threads=1))
+            lane, lanes = self._lane or self, self._lanes
         pending: deque[Future] = deque()
         try:
             for item in batches:
