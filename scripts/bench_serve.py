@@ -107,6 +107,8 @@ class Server:
             cmd += ["--hint", hint]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.instances:
+            cmd += ["--instances", str(args.instances)]
         # The default log level: a deployed server logs each request, so the benchmark pays for it too.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--backend", default=None, help="default: what `crnn recognize` picks (auto)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--instances", type=int, default=None, help="model instances a worker (crnn serve's default)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         code = server.stop()
     print(f"crnn serve vs offline recognize: {len(paths)} crops, backend {backend}, "
-          f"{args.workers} worker(s), --threads {args.threads or 'default'}, --max-batch {args.max_batch}, "
+          f"{args.workers} worker(s), --instances {args.instances or 'default'}, --threads {args.threads or 'default'}, "
+          f"--max-batch {args.max_batch}, "
           f"--max-wait-ms {args.max_wait_ms}")  # fmt: skip
     print(
         f"offline `crnn recognize` (Recognizer, warm): {rate:.0f} crops/s, CPU {1000 * offline_cpu:.2f} ms a crop"
