@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from serve_util import Server, real_crops, sample_paths
 
 from crnn_cli.cli import cli
+from crnn_cli.commands.serve import split_cores
 
 
 def recognize_cli(paths: list[Path], *extra: str) -> list[dict]:
@@ -185,6 +187,8 @@ def test_health_ready_model_and_openapi(server, reference):
     assert info["name"] == "default.onnx" and info["backend"] == "onnxruntime"
     assert info["input"]["height"] == 32 and info["input"]["channels"] == 3
     assert info["dictionary"]["size"] > 90 and info["dictionary"]["use_space_char"] is True
+    # One single-thread model instance a core by default (the concurrent test reads through them all).
+    assert info["instances"] == split_cores(os.cpu_count() or 1, 1, None, None)[0]
 
     doc = httpx.get(server.url + "/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
