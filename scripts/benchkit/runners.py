@@ -34,20 +34,36 @@ def pipeline_run(rec: Any, paths: list[str]) -> Callable[[], float]:
 
 
 def record_batches(rec: Any, paths: list[str]) -> tuple[list[np.ndarray], list[Any]]:
-    """The exact batches the pipeline hands its session for ``paths`` (copies), and its results."""
+    """The exact batches the pipeline hands its session for ``paths`` (copies), and its results.
+    A session with its own run_many (ONNX Runtime's calls side by side) gets them there; the others
+    one by one through run."""
+    from crnn_cli.core.backend import Session
+
     session = rec.session
     seen: list[np.ndarray] = []
-    original = session._run
+    if type(session).run_many is not Session.run_many:
+        original_many = session.run_many
 
-    def spy(batch: np.ndarray) -> np.ndarray:
-        seen.append(batch.copy())
-        return original(batch)
+        def tap(batches: Any) -> Any:
+            for item in batches:
+                seen.append((item[0] if isinstance(item, tuple) else item).copy())
+                yield item
 
-    session._run = spy
+        session.run_many = lambda batches: original_many(tap(batches))
+        name = "run_many"
+    else:
+        original = session._run
+
+        def spy(batch: np.ndarray) -> np.ndarray:
+            seen.append(batch.copy())
+            return original(batch)
+
+        session._run = spy
+        name = "_run"
     try:
         results = list(rec.recognize(paths))
     finally:
-        del session._run
+        delattr(session, name)
     return seen, results
 
 
