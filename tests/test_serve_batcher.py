@@ -186,3 +186,11 @@ def test_cores_are_split_into_instances_and_threads():
     assert split_cores(8, 1, 2, None) == (2, 4)  # --instances 2: each call gets half the cores
     assert split_cores(2, 4, None, None) == (1, 1)  # more workers than cores: one of each
     assert split_cores(2, 1, 3, 2) == (3, 2)  # what is given is kept
+
+
+def test_an_accelerator_is_not_split_into_instances():
+    from crnn_cli.commands.serve import on_accelerator
+
+    assert not on_accelerator(None, None) and not on_accelerator("cpu", "CPUExecutionProvider")
+    assert on_accelerator("GPU", None) and on_accelerator("cuda:0", None)
+    assert on_accelerator(None, "CUDAExecutionProvider,CPUExecutionProvider")

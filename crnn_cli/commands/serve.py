@@ -21,7 +21,8 @@ from crnn_cli.commands.recognize import recognize
 @click.option(
     "--instances", type=click.IntRange(1, 64), default=None,
     help="Model calls in flight per worker, each on a session and thread of its own "
-    "[default: the cores a worker gets divided by --threads, which defaults to 1].",
+    "[default: the cores a worker gets divided by --threads, which defaults to 1; "
+    "1 with --device or --providers naming an accelerator].",
 )  # fmt: skip
 @click.option(
     "--max-batch", type=click.IntRange(1, 4096), default=32, show_default=True,
@@ -86,6 +87,8 @@ def serve(
     from crnn_cli.serving.config import ModelConfig, ServeConfig
 
     opts = dict(model_options)
+    if instances is None and on_accelerator(opts["device"], opts["providers"]):
+        instances = 1  # one session on the device: an instance a core would open that many on it
     instances, opts["threads"] = split_cores(os.cpu_count() or 1, workers, instances, opts["threads"])
     model_config = ModelConfig.from_options(**opts)
     config = ServeConfig(
@@ -108,6 +111,12 @@ def serve(
             chosen["performance_hint"] = hint
     config = replace(config, model=replace(model_config, **chosen))
     run_server(config, host, port, workers, log_level)
+
+
+def on_accelerator(device: str | None, providers: str | None) -> bool:
+    """--device or --providers name something other than the CPU (a GPU, an NPU, AUTO)."""
+    names = [p.strip() for p in (providers or "").split(",") if p.strip()]
+    return (device or "CPU").upper() != "CPU" or any(p != "CPUExecutionProvider" for p in names)
 
 
 def split_cores(cores: int, workers: int, instances: int | None, threads: int | None) -> tuple[int, int]:
