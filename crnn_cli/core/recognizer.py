@@ -455,10 +455,10 @@ class Recognizer:
         """Model outputs (N, T, C) for ``batches``, in order, computed while the caller works.
 
         A backend with its own run_many (OpenVINO: an async queue; ONNX Runtime: calls side by side)
-        gets the batches as they come. For the
-        others, run() goes to a helper thread one batch ahead: this thread builds the next batch and
-        decodes the previous one while the model runs (runtimes release the GIL), instead of leaving
-        the cores idle in between. One batch at a time reaches the session, as with run().
+        gets the batches as they come. For the others, run() goes to a helper thread one batch ahead:
+        this thread builds the next batch and decodes the previous one while the model runs (runtimes
+        release the GIL), instead of leaving the cores idle in between. One batch at a time reaches
+        the session, as with run().
         """
         if type(self.session).run_many is not Session.run_many:
             # Plain arrays where there are no widths: a plugin's run_many need not know of pairs.
