@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--backend", default=None, help="default: what `crnn recognize` picks (auto)")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--instances", type=int, default=None, help="model instances a worker (crnn serve's default)")
+    ap.add_argument(
+        "--instances", type=int, default=None, help="model instances a worker (crnn serve's default)"
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)

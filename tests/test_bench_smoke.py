@@ -93,4 +93,6 @@ def test_bench_versions_runs_two_installs_side_by_side(tmp_path: Path) -> None:
     assert {"crnn --help", "cold start: recognize one.png", "ORT: 8 crops"} <= rows, proc.stdout
     times = json.loads(out.read_text())["times"]
     assert set(times) == {"help", "cold", "ort"}
-    assert all(len(times[m][side]) == 2 and min(times[m][side]) > 0 for m in times for side in ("before", "after"))
+    assert all(
+        len(times[m][side]) == 2 and min(times[m][side]) > 0 for m in times for side in ("before", "after")
+    )

@@ -365,3 +365,17 @@ def test_plain_round_trip(paddle_yml: Path) -> None:
 def test_missing_config_is_named() -> None:
     with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
         load_config("no_such_config.yml")
+
+
+def test_min_aspect_reaches_the_training_preprocessing(paddle_yml: Path) -> None:
+    from crnn_torch.data import preprocess_config
+
+    key = "Train.dataset.transforms.3.RecResizeImg"
+    cfg = load_config(paddle_yml, [f"{key}.dynamic_width=true", f"{key}.min_aspect=2"])
+    pre = preprocess_config(cfg.Train.dataset)
+    assert pre.min_aspect == 2.0 and pre.sizes(32, 20)[0] == 64
+    assert preprocess_config(load_config(paddle_yml).Train.dataset).min_aspect is None
+    with pytest.raises(ConfigError, match=r"RecResizeImg\.min_aspect: must be a number > 0"):
+        load_config(paddle_yml, [f"{key}.min_aspect=0"])
+    with pytest.raises(ConfigError, match=r"RecResizeImg\.min_aspect: "):
+        load_config(paddle_yml, [f"{key}.min_aspect=100"])  # 3200 px: beyond max_width

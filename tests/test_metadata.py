@@ -117,3 +117,14 @@ def test_bundled_model_says_its_padding():
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     # Measured on the dev sets (README, "Padding"): as accurate as min 100 / step 32, a third fewer columns.
     assert (meta.min_width, meta.width_step) == (32, 8)
+
+
+def test_min_aspect_travels_in_the_metadata_and_is_checked_on_load():
+    meta = ModelMetadata(height=32, width=100, dynamic_width=True, min_width=32, width_step=8, min_aspect=2.0)
+    back = ModelMetadata.from_props(meta.to_props())
+    assert back.min_aspect == 2.0 and back.preprocess().sizes(32, 20) == (64, 64)
+    assert "min_aspect" not in ModelMetadata(height=32, width=100).to_props()[METADATA_KEY]
+    bad = json.loads(meta.to_props()[METADATA_KEY])
+    bad["input"]["min_aspect"] = -1
+    with pytest.raises(MetadataError, match="min aspect"):
+        ModelMetadata.from_props({METADATA_KEY: json.dumps(bad)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,26 @@ def test_fit_is_resize_and_padded_width_in_one(dynamic):
         img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
         resized, width = pre.fit(img)
         assert np.array_equal(resized, pre.resize(img)) and width == pre.padded_width(img)
+
+
+def test_min_aspect_stretches_narrow_crops_instead_of_padding_them():
+    cfg = PreprocessConfig(
+        height=32, width=100, dynamic_width=True, min_width=32, width_step=8, max_width=800, min_aspect=2
+    )
+    assert cfg.sizes(32, 20) == (64, 64)  # 20 px would be padded to 32; stretched to 2 x 32 instead
+    assert cfg.sizes(40, 40) == (64, 64)  # a square crop of any size: 64 px, 16 CTC frames
+    assert cfg.sizes(32, 66) == (66, 72)  # wide enough already: kept, padded as before
+    crop = np.full((30, 30, 3), 200, np.uint8)
+    x = Preprocessor(cfg)(crop)
+    assert x.shape == (3, 32, 64) and np.allclose(x, x[:, :, :1])  # stretched over the whole width
+    fixed = PreprocessConfig(height=32, width=100, min_aspect=2)  # fixed width: stretched, then padded
+    assert fixed.sizes(32, 20) == (64, 100)
+    assert fixed.sizes(32, 500) == (100, 100)
+    no_stretch = replace(cfg, min_aspect=None)
+    assert no_stretch.sizes(32, 20) == (20, 32)
+
+
+@pytest.mark.parametrize("aspect", [0, -1, float("nan"), float("inf"), 30])
+def test_min_aspect_that_cannot_be_built_is_refused(aspect):
+    with pytest.raises(UsageError, match="min aspect"):
+        PreprocessConfig(height=32, width=100, dynamic_width=True, max_width=800, min_aspect=aspect)

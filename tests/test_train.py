@@ -642,3 +642,20 @@ def test_openmp_setting_is_skipped_once_torch_is_loaded(monkeypatch: pytest.Monk
     assert "torch" in sys.modules  # this module imports it: the runtime has read its settings already
     assert limit_spinning() is False
     assert "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_min_aspect_is_trained_with_and_recorded_in_the_checkpoint(tmp_path: Path) -> None:
+    """RecResizeImg.min_aspect stretches narrow crops in training and evaluation, and the checkpoint's
+    metadata says so, so that `crnn export` and every backend stretch them the same way."""
+    cfg = tiny_config(tmp_path, steps=2, eval_size=8)
+    resize = {"image_shape": [3, 16, 48], "dynamic_width": True, "max_width": 96, "min_aspect": 4}
+    for part in ("Train", "Eval"):
+        cfg[part]["dataset"]["transforms"] = [{"RecResizeImg": resize}]
+    trainer = TorchTrainer(config_from_dict(cfg), quiet=True)
+    try:
+        assert trainer.preprocess.sizes(16, 10)[0] == 64 and trainer.eval_preprocess.min_aspect == 4
+        trainer.fit()
+    finally:
+        trainer.close()
+    _, meta = ck.model_from_checkpoint(tmp_path / "out" / "latest.pt")
+    assert meta.min_aspect == 4.0 and meta.preprocess().sizes(16, 10)[0] == 64

@@ -16,7 +16,9 @@ Keys:
                       width, or the nominal (and by default the minimum) one when dynamic. Optional:
                       min_width, the narrowest padded input when dynamic (absent: width), and
                       width_step, what wider inputs are padded to a multiple of (absent: 32); a
-                      model that reads as well with less padding says so here (see preprocess.py)
+                      model that reads as well with less padding says so here (see preprocess.py);
+                      min_aspect (float), crops narrower than this times the height are stretched
+                      to it (absent: never)
       normalize       {"mean": [float], "std": [float], "color": "BGR"}: x' = (x/255 - mean) / std
       output          "probabilities" (softmax applied) or "logits"
       dictionary      str, the dictionary's name or file it came from (informational)
@@ -71,6 +73,7 @@ class ModelMetadata:
     max_width: int = 2048
     min_width: int | None = None  # dynamic width: narrowest padded input (px); None = width
     width_step: int | None = None  # dynamic width: padded widths are multiples of this (px); None = 32
+    min_aspect: float | None = None  # narrower crops are stretched to this width / height; None = never
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     output: str = "probabilities"
@@ -98,6 +101,7 @@ class ModelMetadata:
             dynamic_width=self.dynamic_width,
             max_width=max(self.max_width, self.width or 0),
             min_width=self.min_width,
+            min_aspect=self.min_aspect,
             mean=_per_channel(self.mean, self.channels),
             std=_per_channel(self.std, self.channels),
         )
@@ -133,6 +137,7 @@ class ModelMetadata:
                 "max_width": self.max_width,
                 **({"min_width": self.min_width} if self.min_width is not None else {}),
                 **({"width_step": self.width_step} if self.width_step is not None else {}),
+                **({"min_aspect": self.min_aspect} if self.min_aspect is not None else {}),
             },
             "normalize": {"mean": list(d["mean"]), "std": list(d["std"]), "color": "BGR"},
             "output": self.output,
@@ -181,6 +186,7 @@ class ModelMetadata:
                 max_width=int(inp.get("max_width", 2048)),
                 min_width=None if inp.get("min_width") is None else int(inp["min_width"]),
                 width_step=None if inp.get("width_step") is None else int(inp["width_step"]),
+                min_aspect=None if inp.get("min_aspect") is None else float(inp["min_aspect"]),
                 mean=tuple(float(v) for v in norm.get("mean", (0.5, 0.5, 0.5))),
                 std=tuple(float(v) for v in norm.get("std", (0.5, 0.5, 0.5))),
                 output=output,

@@ -9,6 +9,11 @@ at least ``min_width`` (default: the model's nominal ``width``, padded like Padd
 width is a function of the crop alone, which is what makes results independent of batch neighbours.
 Both come from the model's metadata (metadata.py): a model that reads as well with less padding says
 so there, and every other model keeps PaddleOCR's minimum.
+
+``min_aspect`` (either mode; from the metadata too): a crop narrower than ``min_aspect`` times the
+height once resized is stretched to that width instead of being padded. A near-square crop of a long
+word (curved text, a word seen at an angle) otherwise gets too few CTC frames (one per 4 px) to hold
+its letters: the bundled model reads such crops better stretched to twice the height.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class PreprocessConfig:
     # dynamic mode: the narrowest padded input in pixels; None = `width`. Padding a model does not need
     # costs time in proportion: a 60 px word padded to 100 px costs 100 px of convolution and LSTM steps.
     min_width: int | None = None
+    # crops narrower than this times the height (once resized) are stretched to it; None = never
+    min_aspect: float | None = None
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # in units of x/255, per channel
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     rotate_vertical: bool = True  # crops with h/w >= 1.5 are turned 90 degrees, as PaddleOCR does
@@ -52,6 +59,15 @@ class PreprocessConfig:
             raise UsageError(f"min width must be in 1..{self.width} (the width), got {self.min_width}")
         if self.width_step < 1:
             raise UsageError(f"width step must be >= 1, got {self.width_step}")
+        if self.min_aspect is not None and not (
+            math.isfinite(self.min_aspect)
+            and self.min_aspect > 0
+            and math.ceil(self.min_aspect * self.height) <= self.max_width
+        ):
+            raise UsageError(
+                f"min aspect must be > 0 and keep the stretched width within {self.max_width} px "
+                f"at height {self.height}, got {self.min_aspect}"
+            )
         for label, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, self.channels):
                 raise UsageError(f"{label} needs 1 or {self.channels} values, got {len(values)}")
@@ -65,6 +81,8 @@ class PreprocessConfig:
     def sizes(self, h: int, w: int) -> tuple[int, int]:
         """(resized width, padded width) for a crop of h x w pixels (after any rotation)."""
         want = math.ceil(self.height * w / h)
+        if self.min_aspect is not None:
+            want = max(want, math.ceil(self.min_aspect * self.height))
         if not self.dynamic_width:
             return (self.width if want > self.width else max(want, 1)), self.width
         least = self.width if self.min_width is None else self.min_width

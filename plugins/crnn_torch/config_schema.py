@@ -328,6 +328,7 @@ class RecResizeImgOp:
     dynamic_width: bool = False  # crops keep their aspect ratio; a batch pads to its widest crop
     max_width: int = 800  # dynamic width: wider crops are squashed to this
     width_step: int = 4  # dynamic width: padded widths are a multiple of this (one CTC frame = 4 px)
+    min_aspect: float | None = None  # crops narrower than this times the height are stretched to it
     infer_mode: Any = None  # PaddleOCR keys; accepted
     eval_mode: Any = None
     character_dict_path: Any = None
@@ -344,6 +345,14 @@ class RecResizeImgOp:
         _check(self.padding, "padding", "only right padding (true) is supported")
         _check(self.max_width >= shape[2], "max_width", f"must be >= the width {shape[2]}")
         _check(self.width_step >= 1, "width_step", "must be >= 1")
+        if self.min_aspect is not None:
+            _check(
+                isinstance(self.min_aspect, (int, float))
+                and math.isfinite(self.min_aspect)
+                and 0 < self.min_aspect * shape[1] <= self.max_width,
+                "min_aspect",
+                f"must be a number > 0 whose stretched width stays within max_width {self.max_width}",
+            )
 
 
 @dataclass(frozen=True)

@@ -522,6 +522,7 @@ def preprocess_config(ds: DatasetConfig, fallback: PreprocessConfig | None = Non
         dynamic_width=op.dynamic_width,
         max_width=max(op.max_width, w),
         width_step=op.width_step,
+        min_aspect=None if op.min_aspect is None else float(op.min_aspect),
         mean=(0.5,) * c,  # PaddleOCR's (x / 255 - 0.5) / 0.5, per channel
         std=(0.5,) * c,
         rotate_vertical=False,

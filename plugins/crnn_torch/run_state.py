@@ -37,6 +37,7 @@ def model_metadata(trainer: TorchTrainer) -> ModelMetadata:
         # Inference reads crops as evaluation did: training may squash long lines harder to bound
         # its cost per batch, but the model was scored, and is run, up to the Eval width.
         max_width=max(p.max_width, trainer.eval_preprocess.max_width),
+        min_aspect=trainer.eval_preprocess.min_aspect,  # as the model was scored
         mean=tuple(p.mean),
         std=tuple(p.std),
         architecture=trainer.arch,

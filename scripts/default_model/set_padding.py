@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Record in an exported ONNX model how narrow its padded inputs may be (input.min_width, input.width_step).
+"""Record in an exported ONNX model how narrow its padded inputs may be (input.min_width, input.width_step)
+and, optionally, below which aspect ratio crops are stretched instead (input.min_aspect).
 
 `crnn export` writes neither key, so a fresh export pads like a PaddleOCR CRNN (at least 100 px, then
 multiples of 32). The bundled model reads as well from 32 px in steps of 8 (README, Preprocessing), which
 spares most of the padding real crops would get. The graph is not touched; the file is replaced atomically.
 
-    python scripts/default_model/set_padding.py crnn_cli/models/default.onnx --min-width 32 --width-step 8
+    python scripts/default_model/set_padding.py crnn_cli/models/default.onnx --min-width 32 --width-step 8 \
+        --min-aspect 2
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def main() -> None:
     ap.add_argument("model", type=Path)
     ap.add_argument("--min-width", type=int, required=True)
     ap.add_argument("--width-step", type=int, required=True)
+    ap.add_argument(
+        "--min-aspect", type=float, help="stretch crops narrower than this times the height (default: never)"
+    )
     args = ap.parse_args()
     proto = onnx.load(str(args.model))
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
@@ -34,10 +39,16 @@ def main() -> None:
         raise SystemExit(
             f"{args.model} has a static width ({meta.width}); padding keys apply to dynamic widths"
         )
-    meta = dataclasses.replace(meta, min_width=args.min_width, width_step=args.width_step)
+    meta = dataclasses.replace(
+        meta, min_width=args.min_width, width_step=args.width_step, min_aspect=args.min_aspect
+    )
+    meta.preprocess()  # the keys must describe an input crnn can build
     set_onnx_metadata(proto, meta.to_props())
     write_bytes_atomic(args.model, proto.SerializeToString())
-    print(f"{args.model}: min_width {args.min_width}, width_step {args.width_step}")
+    print(
+        f"{args.model}: min_width {args.min_width}, width_step {args.width_step}, "
+        f"min_aspect {args.min_aspect or 'none'}"
+    )
 
 
 if __name__ == "__main__":
