@@ -43,11 +43,12 @@ def test_photo_sized_jpegs_are_decoded_reduced_and_read_as_when_decoded_whole(
         whole = list(rec.recognize([load_image(p) for p in paths]))  # arrays: decoded whole, here
         monkeypatch.setattr(images.cv2, "imdecode", spy)
         reduced = list(rec.recognize(paths))
-    # Shorter sides of 260-700 px, at least 4 x 32 after halving: every file is decoded at 1/2 or 1/4.
+    # Shorter sides of 260-700 px, at least 32 after dividing by 8: every file is decoded at 1/8.
     assert len(flags_seen) == len(paths)
-    assert set(flags_seen) <= {cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_COLOR_4}
-    # Not bit for bit (libjpeg scales by averaging, cv2.resize samples), but the same reading: on
-    # 800 photo-sized IIIT5K and IC15 crops 99.3 % and 97.3 % of the texts agreed, accuracy no lower.
+    assert set(flags_seen) == {cv2.IMREAD_REDUCED_COLOR_8}
+    # Not bit for bit (libjpeg scales in the DCT domain, cv2.resize samples), but as good a reading: on
+    # 701 photo-sized dev crops (IIIT5K, IC15, SVT; many hard ones) 83 % of the texts agreed with a
+    # whole decode and accuracy was the same within 2 crops. These easy crops read the same.
     same = sum(a.text == b.text for a, b in zip(reduced, whole))
     assert same >= len(paths) - 1, [(a.text, b.text) for a, b in zip(reduced, whole) if a.text != b.text]
     conf = np.array([abs(a.confidence - b.confidence) for a, b in zip(reduced, whole)])
@@ -59,10 +60,10 @@ def test_small_crops_are_decoded_whole(data_dir, monkeypatch):
     real_imdecode = images.cv2.imdecode
     monkeypatch.setattr(images.cv2, "imdecode", lambda b, f: flags_seen.append(f) or real_imdecode(b, f))
     img = cv2.imread(str(next((data_dir / "iiit5k_train").rglob("*.png"))))
-    ok, jpg = cv2.imencode(".jpg", cv2.resize(img, (img.shape[1] * 3, 120)))
+    ok, jpg = cv2.imencode(".jpg", cv2.resize(img, (img.shape[1] * 3, 60)))
     with Recognizer(None, "onnxruntime") as rec:
         assert rec.recognize_one(jpg.tobytes()).ok
-    assert flags_seen == [cv2.IMREAD_COLOR]  # 120 px < 4 x 32: a reduced decode would lose detail
+    assert flags_seen == [cv2.IMREAD_COLOR]  # 60 px: halved it would be under the model's 32
 
 
 def test_a_photo_decoded_reduced_is_still_named_at_its_own_size(tmp_path):

@@ -44,10 +44,13 @@ FIRST_WINDOW_BATCHES = 1
 # batches: 13 and 16 crops a call, a third fewer calls.
 WINDOW_BATCHES = 32
 # A large JPEG is decoded reduced (by libjpeg, by 2, 4 or 8) while its shorter side stays at least this
-# many times the model's input height, so cv2.resize still shrinks every reading of the crop (either way
-# round) at least this much. With 2, 3 % of the texts of photo-sized IIIT5K crops changed against a
-# whole decode; with 4, under 1 %, accuracy no lower (scripts/bench.py section 9 makes such crops).
-DECODE_MARGIN = 4
+# many times the model's input height. libjpeg's scaled decode low-passes properly (whole 8 x 8 blocks
+# shrink in the DCT domain), while cv2.resize's bilinear shrink by more than 2 skips pixels; so letting
+# libjpeg do all the shrinking it can (1: what is left for cv2.resize is under 2x) costs no accuracy. On
+# 701 photo-sized dev crops (IIIT5K, IC15, SVT; two upscaling draws) margins 1, 2 and 4 and whole
+# decodes all read within 3 crops of one another, while a crop's decode took 0.45 ms at 1 against 0.49
+# at 2 and 0.62 at 4 (scripts/bench.py section 9 makes such crops).
+DECODE_MARGIN = 1
 
 
 # What one model call costs beyond its columns, in columns of one crop: a call of n crops padded to W

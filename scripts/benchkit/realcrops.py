@@ -94,6 +94,7 @@ def bench_real(model: Model | None, args: argparse.Namespace, report: Report) ->
         report.note("9 real: skipped (no model)")
         return
     from crnn_cli.core import images
+    from crnn_cli.core.recognizer import DECODE_MARGIN
 
     sets = real_sets(args, report)
     rec = open_recognizer(model.onnx, "onnxruntime", args.threads, batch=args.batch)
@@ -114,7 +115,7 @@ def bench_real(model: Model | None, args: argparse.Namespace, report: Report) ->
                 with open(p, "rb") as f:
                     head = f.read(1 << 16)
                 size = images._header_size(head) if head[:2] == b"\xff\xd8" else None
-                reduced += images.jpeg_flags(size, 2 * cfg.height) != images.cv2.IMREAD_COLOR
+                reduced += images.jpeg_flags(size, DECODE_MARGIN * cfg.height) != images.cv2.IMREAD_COLOR
             met, verdict = at_least(ratio, TARGET_REAL)
             ips = {k: n / med(v) for k, v in times.items()}
             report.raw[f"real/{model.name}/{data}"] = {
