@@ -74,6 +74,20 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def batch_counts(url: str) -> tuple[float, float]:
+    """(crops, model calls) the server has counted so far, from its /metrics (crnn_batch_size). With
+    --workers N a scrape reaches one worker: then the mean is that worker's."""
+    import httpx
+
+    text = httpx.get(url + "/metrics", timeout=10).text
+    found = dict.fromkeys(("crnn_batch_size_sum", "crnn_batch_size_count"), 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found["crnn_batch_size_sum"], found["crnn_batch_size_count"]
+
+
 def offline(paths: list[Path], args: argparse.Namespace) -> tuple[float, list[str], str, str | None, float]:
     """(crops/s, texts, backend, OpenVINO hint, CPU seconds a crop) of the Recognizer `crnn recognize`
     uses, warm."""
@@ -237,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(load(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up
         for c in levels:
             served, client = cpu_seconds(server.proc.pid), time.process_time()
+            crops, calls = batch_counts(server.url)
             row = asyncio.run(load(server.url, bodies, texts, c))
+            crops_after, calls_after = batch_counts(server.url)
+            row["crops_per_call"] = (crops_after - crops) / max(calls_after - calls, 1)
             row["server_cpu_ms"] = 1000 * (cpu_seconds(server.proc.pid) - served) / len(bodies)
             row["client_cpu_ms"] = 1000 * (time.process_time() - client) / len(bodies)
             row["vs_offline"] = row["crops_per_s"] / rate
@@ -253,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'clients':>8} {'crops/s':>9} {'vs offline':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'mismatch':>8}"
-        f" {'server CPU ms/crop':>19} {'client CPU ms/crop':>19}"
+        f" {'server CPU ms/crop':>19} {'client CPU ms/crop':>19} {'crops a call':>12}"
     )
     for r in rows:
         print(f"{r['concurrency']:>8} {r['crops_per_s']:>9.0f} {r['vs_offline']:>10.2f} {r['p50_ms']:>8.1f} "
               f"{r['p99_ms']:>8.1f} {r['errors']:>7} {r['mismatches']:>8} {r['server_cpu_ms']:>19.2f} "
-              f"{r['client_cpu_ms']:>19.2f}")  # fmt: skip
+              f"{r['client_cpu_ms']:>19.2f} {r['crops_per_call']:>12.1f}")  # fmt: skip
         if r["first_error"]:
             print(f"         first error: {r['first_error']}")
     print(f"server exit code after SIGTERM: {code}")

@@ -31,4 +31,5 @@ def test_bench_serve_quick_on_samples(tmp_path: Path) -> None:
     for row in report["rows"]:
         assert row["requests"] == 12 and row["errors"] == 0 and row["mismatches"] == 0
         assert row["crops_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+        assert 1 <= row["crops_per_call"] <= 5  # from the server's /metrics: single-crop requests
     assert report["offline_crops_per_s"] > 0 and report["server_exit"] == 0
