@@ -657,5 +657,12 @@ def test_min_aspect_is_trained_with_and_recorded_in_the_checkpoint(tmp_path: Pat
         trainer.fit()
     finally:
         trainer.close()
-    _, meta = ck.model_from_checkpoint(tmp_path / "out" / "latest.pt")
+    model, meta = ck.model_from_checkpoint(tmp_path / "out" / "latest.pt")
     assert meta.min_aspect == 4.0 and meta.preprocess().sizes(16, 10)[0] == 64
+    from crnn_torch.export import export_onnx
+
+    from crnn_cli.core.recognizer import Recognizer
+
+    export_onnx(model, meta, tmp_path / "m.onnx", verify=False)
+    with Recognizer(tmp_path / "m.onnx", "onnxruntime") as rec:
+        assert rec.preprocess_config.min_aspect == 4.0
