@@ -18,6 +18,7 @@ from pathlib import Path
 
 import onnx
 
+from crnn_cli.core.errors import UsageError
 from crnn_cli.core.fileio import write_bytes_atomic
 from crnn_cli.core.metadata import ModelMetadata, set_onnx_metadata
 
@@ -27,9 +28,11 @@ def main() -> None:
     ap.add_argument("model", type=Path)
     ap.add_argument("--min-width", type=int, required=True)
     ap.add_argument("--width-step", type=int, required=True)
-    ap.add_argument(
-        "--min-aspect", type=float, help="stretch crops narrower than this times the height (default: never)"
+    aspect = ap.add_mutually_exclusive_group()
+    aspect.add_argument(
+        "--min-aspect", type=float, help="stretch crops narrower than this times the height (default: as is)"
     )
+    aspect.add_argument("--no-min-aspect", action="store_true", help="remove min_aspect: never stretch")
     args = ap.parse_args()
     proto = onnx.load(str(args.model))
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
@@ -39,15 +42,20 @@ def main() -> None:
         raise SystemExit(
             f"{args.model} has a static width ({meta.width}); padding keys apply to dynamic widths"
         )
+    # min_aspect comes from training (RecResizeImg.min_aspect): kept unless asked otherwise.
+    min_aspect = None if args.no_min_aspect else args.min_aspect or meta.min_aspect
     meta = dataclasses.replace(
-        meta, min_width=args.min_width, width_step=args.width_step, min_aspect=args.min_aspect
+        meta, min_width=args.min_width, width_step=args.width_step, min_aspect=min_aspect
     )
-    meta.preprocess()  # the keys must describe an input crnn can build
+    try:
+        meta.preprocess()  # the keys must describe an input crnn can build
+    except UsageError as exc:
+        raise SystemExit(f"{args.model}: not changed: {exc}") from None
     set_onnx_metadata(proto, meta.to_props())
     write_bytes_atomic(args.model, proto.SerializeToString())
     print(
         f"{args.model}: min_width {args.min_width}, width_step {args.width_step}, "
-        f"min_aspect {args.min_aspect or 'none'}"
+        f"min_aspect {min_aspect or 'none'}"
     )
 
 
