@@ -50,6 +50,7 @@ class Model:
 def describe(rec: Any) -> dict[str, Any]:
     """/v1/model's body: the metadata a client needs to read the answers."""
     meta = rec.metadata
+    cfg = rec.preprocess_config  # what is applied: the metadata's padding and stretch rules, resolved
     return {
         "name": rec.model_path.name,
         "backend": rec.backend.name,
@@ -61,6 +62,9 @@ def describe(rec: Any) -> dict[str, Any]:
             "width": meta.width,
             "dynamic_width": meta.dynamic_width,
             "max_width": meta.max_width,
+            "min_width": (cfg.min_width or cfg.width) if cfg.dynamic_width else cfg.width,
+            "width_step": cfg.width_step if cfg.dynamic_width else None,
+            "min_aspect": cfg.min_aspect,
             "mean": list(meta.mean),
             "std": list(meta.std),
         },
