@@ -187,11 +187,8 @@ def test_health_ready_model_and_openapi(server, reference):
     assert info["name"] == "default.onnx" and info["backend"] == "onnxruntime"
     assert info["input"]["height"] == 32 and info["input"]["channels"] == 3
     # the bundled model's own padding and stretch rules (its metadata), as the server applies them
-    assert (info["input"]["min_width"], info["input"]["width_step"], info["input"]["min_aspect"]) == (
-        32,
-        8,
-        2.0,
-    )
+    inp = info["input"]
+    assert (inp["min_width"], inp["width_step"], inp["min_aspect"]) == (32, 8, 2.0)
     assert info["dictionary"]["size"] > 90 and info["dictionary"]["use_space_char"] is True
     # One single-thread model instance a core by default (the concurrent test reads through them all).
     assert info["instances"] == split_cores(os.cpu_count() or 1, 1, None, None)[0]
