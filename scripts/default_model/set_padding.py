@@ -43,7 +43,9 @@ def main() -> None:
             f"{args.model} has a static width ({meta.width}); padding keys apply to dynamic widths"
         )
     # min_aspect comes from training (RecResizeImg.min_aspect): kept unless asked otherwise.
-    min_aspect = None if args.no_min_aspect else args.min_aspect or meta.min_aspect
+    min_aspect = (
+        None if args.no_min_aspect else (meta.min_aspect if args.min_aspect is None else args.min_aspect)
+    )
     meta = dataclasses.replace(
         meta, min_width=args.min_width, width_step=args.width_step, min_aspect=min_aspect
     )
