@@ -6,9 +6,10 @@
 
 Offline: the Recognizer that `crnn recognize` runs, over the crops' paths (read, decode, preprocess,
 infer, decode), timed in this process before the server starts. Served: `crnn serve` in a subprocess
-on a free loopback port, then for each concurrency level C a bounded asyncio load generator (aiohttp):
-C clients, each sending one crop per request and waiting for the answer before sending the next, until
-every crop was sent once. Reported per level: crops/s, its ratio to offline, p50 / p99 latency, errors
+on a free loopback port, then for each concurrency level C a bounded asyncio load generator (--client
+raw, the default: asyncio streams and httptools' response parser; or aiohttp): C clients, each sending
+one crop per request and waiting for the answer before sending the next, until every crop was sent
+once. Reported per level: crops/s, its ratio to offline, p50 / p99 latency, errors
 (non-200 answers or failed connections) and mismatches (an answer that differs from offline's text).
 
 Client and server share the machine's cores, as they do for any single-machine loopback test. The
@@ -35,6 +36,92 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 PORT_LINE = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency: int) -> dict[str, Any]:
+    """The same clients as ``load`` on bare asyncio streams, each answer read by httptools' response
+    parser (the C HTTP parser uvicorn itself uses): about a fifth of aiohttp's CPU a request, which on
+    a 2-core machine is CPU the server gets back (see the README's table, both clients)."""
+    import httptools
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    latencies: list[float] = []
+    errors: list[str] = []
+    mismatches = 0
+    next_index = 0
+
+    class Reply:
+        """httptools callbacks: the body's pieces and whether the message is complete."""
+
+        def __init__(self) -> None:
+            self.body: list[bytes] = []
+            self.done = False
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            self.done = True
+
+    async def client() -> None:
+        nonlocal next_index, mismatches
+        reader = writer = None
+        while next_index < len(bodies):  # bounded: stops when every crop was sent
+            i = next_index
+            next_index += 1
+            start = time.perf_counter()
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                head = (
+                    f"POST /v1/recognize HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+                    f"Content-Length: {len(bodies[i])}\r\n\r\n"
+                )
+                writer.write(head.encode("ascii") + bodies[i])
+                reply = Reply()
+                parser = httptools.HttpResponseParser(reply)
+                while not reply.done:
+                    data = await reader.read(65536)
+                    if not data:
+                        raise ConnectionError("the server closed the connection")
+                    parser.feed_data(data)
+                status = parser.get_status_code()
+                answer = json.loads(b"".join(reply.body)) if status == 200 else b"".join(reply.body)
+            except (OSError, httptools.HttpParserError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                continue
+            latencies.append(time.perf_counter() - start)
+            if status != 200:
+                errors.append(f"{status}: {str(answer)[:200]}")
+            elif answer["results"][0]["text"] != texts[i]:
+                mismatches += 1
+        if writer is not None:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), timeout=600)
+    seconds = time.perf_counter() - start
+    return summarize(concurrency, bodies, latencies, errors, mismatches, seconds)
+
+
+def summarize(
+    concurrency: int, bodies: list[bytes], latencies: list[float], errors: list[str], mismatches: int,
+    seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "concurrency": concurrency,
+        "requests": len(bodies),
+        "crops_per_s": len(bodies) / seconds,
+        "p50_ms": statistics.median(ms) if ms else float("nan"),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan"),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "mismatches": mismatches,
+    }
 
 
 def find_crops(images: Path | None, n: int) -> list[Path]:
@@ -207,17 +294,7 @@ async def load(url: str, bodies: list[bytes], texts: list[str], concurrency: int
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "concurrency": concurrency,
-        "requests": len(bodies),
-        "crops_per_s": len(bodies) / seconds,
-        "p50_ms": statistics.median(ms) if ms else float("nan"),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan"),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-        "mismatches": mismatches,
-    }
+    return summarize(concurrency, bodies, latencies, errors, mismatches, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument(
+        "--client", choices=("raw", "aiohttp"), default="raw",
+        help="load generator: asyncio streams + httptools (raw, lighter) or aiohttp",
+    )  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="smoke run: 64 crops, 4 and 16 clients")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
@@ -248,11 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(args, backend, hint)
     rows = []
     try:
-        asyncio.run(load(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up
+        generator = load_raw if args.client == "raw" else load
+        asyncio.run(generator(server.url, bodies[: min(len(bodies), 32)], texts, 4))  # warm-up
         for c in levels:
             served, client = cpu_seconds(server.proc.pid), time.process_time()
             crops, calls = batch_counts(server.url)
-            row = asyncio.run(load(server.url, bodies, texts, c))
+            row = asyncio.run(generator(server.url, bodies, texts, c))
             crops_after, calls_after = batch_counts(server.url)
             row["crops_per_call"] = (crops_after - crops) / max(calls_after - calls, 1)
             row["server_cpu_ms"] = 1000 * (cpu_seconds(server.proc.pid) - served) / len(bodies)
@@ -263,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         code = server.stop()
     print(f"crnn serve vs offline recognize: {len(paths)} crops, backend {backend}, "
           f"{args.workers} worker(s), --instances {args.instances or 'default'}, --threads {args.threads or 'default'}, "
-          f"--max-batch {args.max_batch}, "
+          f"--max-batch {args.max_batch}, client {args.client}, "
           f"--max-wait-ms {args.max_wait_ms}")  # fmt: skip
     print(
         f"offline `crnn recognize` (Recognizer, warm): {rate:.0f} crops/s, CPU {1000 * offline_cpu:.2f} ms a crop"
@@ -280,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"         first error: {r['first_error']}")
     print(f"server exit code after SIGTERM: {code}")
     if args.json:
-        report = {"offline_crops_per_s": rate, "offline_cpu_ms": 1000 * offline_cpu, "backend": backend, "crops": len(paths), "rows": rows,
+        report = {"offline_crops_per_s": rate, "offline_cpu_ms": 1000 * offline_cpu, "backend": backend, "crops": len(paths), "client": args.client, "rows": rows,
                   "server_exit": code}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=2))
     return 0 if code == 0 and all(r["errors"] == 0 and r["mismatches"] == 0 for r in rows) else 1

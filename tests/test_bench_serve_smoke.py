@@ -7,29 +7,58 @@ server drained and exited 0.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from scripts_util import load_script
+from serve_util import SAMPLES, Server
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_serve_quick_on_samples(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["raw", "aiohttp"])
+def test_bench_serve_quick_on_samples(tmp_path: Path, client: str) -> None:
     out = tmp_path / "serve.json"
     proc = subprocess.run(
         [
             sys.executable, str(ROOT / "scripts" / "bench_serve.py"), "--images", str(ROOT / "crnn_cli" / "samples"),
             "--crops", "12", "--concurrency", "2,5", "--backend", "onnxruntime", "--json", str(out),
+            "--client", client,
         ],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "vs offline" in proc.stdout and "p99 ms" in proc.stdout
     report = json.loads(out.read_text())
+    assert report["client"] == client and f"client {client}" in proc.stdout
     assert [r["concurrency"] for r in report["rows"]] == [2, 5]
     for row in report["rows"]:
         assert row["requests"] == 12 and row["errors"] == 0 and row["mismatches"] == 0
         assert row["crops_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
         assert 1 <= row["crops_per_call"] <= 5  # from the server's /metrics: single-crop requests
     assert report["offline_crops_per_s"] > 0 and report["server_exit"] == 0
+
+
+def test_raw_client_counts_refusals_and_wrong_answers() -> None:
+    """The light load generator is a real HTTP client: a 422 is an error, an answer other than the
+    expected text a mismatch, and the connection the server keeps open after a 4xx is used again."""
+    bench = load_script("bench_serve.py")
+    png = sorted(SAMPLES.glob("*.png"))[0].read_bytes()
+    bodies = [png, b"not an image", png, png]
+    with Server() as s:
+        row = asyncio.run(bench.load_raw(s.url, bodies, ["?", "", "?", "?"], 1))
+        right = asyncio.run(bench.load_raw(s.url, [png], [row_text(s.url, png)], 1))
+    assert row["requests"] == 4 and row["errors"] == 1 and "422" in row["first_error"]
+    assert row["mismatches"] == 3  # every image read, none as "?"
+    assert right["errors"] == 0 and right["mismatches"] == 0
+
+
+def row_text(url: str, body: bytes) -> str:
+    import httpx
+
+    r = httpx.post(url + "/v1/recognize", content=body, headers={"content-type": "image/png"}, timeout=60)
+    return r.json()["results"][0]["text"]
