@@ -45,10 +45,7 @@ async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency:
     import httptools
 
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    latencies: list[float] = []
-    errors: list[str] = []
-    mismatches = 0
-    next_index = 0
+    tally = Tally(bodies, texts)
 
     class Reply:
         """httptools callbacks: the body's pieces and whether the message is complete."""
@@ -64,11 +61,8 @@ async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency:
             self.done = True
 
     async def client() -> None:
-        nonlocal next_index, mismatches
         reader = writer = None
-        while next_index < len(bodies):  # bounded: stops when every crop was sent
-            i = next_index
-            next_index += 1
+        while (i := tally.next()) is not None:
             start = time.perf_counter()
             try:
                 if writer is None:
@@ -85,43 +79,62 @@ async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency:
                     if not data:
                         raise ConnectionError("the server closed the connection")
                     parser.feed_data(data)
-                status = parser.get_status_code()
-                answer = json.loads(b"".join(reply.body)) if status == 200 else b"".join(reply.body)
             except (OSError, httptools.HttpParserError) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
+                tally.failed(exc)
                 if writer is not None:
                     writer.close()
                 reader = writer = None
                 continue
-            latencies.append(time.perf_counter() - start)
-            if status != 200:
-                errors.append(f"{status}: {str(answer)[:200]}")
-            elif answer["results"][0]["text"] != texts[i]:
-                mismatches += 1
+            status, body = parser.get_status_code(), b"".join(reply.body)
+            tally.answered(i, start, status, json.loads(body) if status == 200 else body)
         if writer is not None:
             writer.close()
 
     start = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), timeout=600)
-    seconds = time.perf_counter() - start
-    return summarize(concurrency, bodies, latencies, errors, mismatches, seconds)
+    return tally.row(concurrency, time.perf_counter() - start)
 
 
-def summarize(
-    concurrency: int, bodies: list[bytes], latencies: list[float], errors: list[str], mismatches: int,
-    seconds: float,
-) -> dict[str, Any]:  # fmt: skip
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "concurrency": concurrency,
-        "requests": len(bodies),
-        "crops_per_s": len(bodies) / seconds,
-        "p50_ms": statistics.median(ms) if ms else float("nan"),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan"),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-        "mismatches": mismatches,
-    }
+class Tally:
+    """What a load run counts: the crops to send (handed out in order, each once), every answered
+    request's latency, the errors (non-200 answers, failed connections) and wrong answers."""
+
+    def __init__(self, bodies: list[bytes], texts: list[str]) -> None:
+        self.bodies, self.texts = bodies, texts
+        self.sent = 0
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.mismatches = 0
+
+    def next(self) -> int | None:
+        """The next crop's index, or None once every crop was sent (the clients stop: bounded)."""
+        if self.sent >= len(self.bodies):
+            return None
+        self.sent += 1
+        return self.sent - 1
+
+    def failed(self, exc: BaseException) -> None:
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def answered(self, i: int, start: float, status: int, answer: Any) -> None:
+        self.latencies.append(time.perf_counter() - start)
+        if status != 200:
+            self.errors.append(f"{status}: {str(answer)[:200]}")
+        elif answer["results"][0]["text"] != self.texts[i]:
+            self.mismatches += 1
+
+    def row(self, concurrency: int, seconds: float) -> dict[str, Any]:
+        ms = sorted(x * 1000 for x in self.latencies)
+        return {
+            "concurrency": concurrency,
+            "requests": len(self.bodies),
+            "crops_per_s": len(self.bodies) / seconds,
+            "p50_ms": statistics.median(ms) if ms else float("nan"),
+            "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan"),
+            "errors": len(self.errors),
+            "first_error": self.errors[0] if self.errors else None,
+            "mismatches": self.mismatches,
+        }
 
 
 def find_crops(images: Path | None, n: int) -> list[Path]:
@@ -262,16 +275,10 @@ async def load(url: str, bodies: list[bytes], texts: list[str], concurrency: int
     """
     import aiohttp
 
-    latencies: list[float] = []
-    errors: list[str] = []
-    mismatches = 0
-    next_index = 0
+    tally = Tally(bodies, texts)
 
     async def client(http: aiohttp.ClientSession) -> None:
-        nonlocal next_index, mismatches
-        while next_index < len(bodies):  # bounded: stops when every crop was sent
-            i = next_index
-            next_index += 1
+        while (i := tally.next()) is not None:
             start = time.perf_counter()
             try:
                 async with http.post(
@@ -280,21 +287,16 @@ async def load(url: str, bodies: list[bytes], texts: list[str], concurrency: int
                     status = r.status
                     answer = await r.json() if status == 200 else await r.text()
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
+                tally.failed(exc)
                 continue
-            latencies.append(time.perf_counter() - start)
-            if status != 200:
-                errors.append(f"{status}: {str(answer)[:200]}")
-            elif answer["results"][0]["text"] != texts[i]:
-                mismatches += 1
+            tally.answered(i, start, status, answer)
 
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=concurrency)  # one keep-alive connection per client
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
-        seconds = time.perf_counter() - start
-    return summarize(concurrency, bodies, latencies, errors, mismatches, seconds)
+        return tally.row(concurrency, time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
