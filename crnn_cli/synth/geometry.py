@@ -9,37 +9,8 @@ import math
 import numpy as np
 
 from crnn_cli.core.images import cv2
+from crnn_cli.core.warp import bend_along_arc as _arc
 from crnn_cli.synth.config import SynthConfig
-
-
-def _arc(layers: np.ndarray, mid_y: float, max_arc: float, rng: np.random.Generator) -> np.ndarray:
-    """The flat layers bent along a circle: column x goes to the angle (x - w/2) / R around the centre,
-    row mid_y lies on radius R, and every glyph turns with the circle (a remap, not a column shift).
-
-    The text's middle row keeps its length; the circle's centre lies below the text (an arch) or above
-    it (a bowl) with equal odds. The result's canvas holds the whole bent layer.
-    """
-    h, w = layers.shape[:2]
-    theta = math.radians(rng.uniform(min(25.0, max_arc), max(max_arc, 25.0)))
-    radius = max(w / theta, 1.2 * h)  # the inner edge stays a positive distance from the centre
-    arch = rng.random() < 0.5
-    # Where the source border lands: the bent canvas's bounding box.
-    xs = np.concatenate([np.linspace(0, w, 64), np.linspace(0, w, 64), np.zeros(8), np.full(8, w)])
-    ys = np.concatenate([np.zeros(64), np.full(64, h), np.linspace(0, h, 8), np.linspace(0, h, 8)])
-    phi = (xs - w / 2.0) / radius
-    r = radius + ((mid_y - ys) if arch else (ys - mid_y))
-    px, py = r * np.sin(phi), (-r * np.cos(phi)) if arch else (r * np.cos(phi))
-    x0, y0 = math.floor(px.min()) - 1, math.floor(py.min()) - 1
-    out_w, out_h = math.ceil(px.max()) + 2 - x0, math.ceil(py.max()) + 2 - y0
-    if out_w > 8 * w + 8 * h or out_h > 8 * h + w:  # degenerate: keep the text flat
-        return layers
-    gx = np.arange(out_w, dtype=np.float32)[None, :] + np.float32(x0)
-    gy = np.arange(out_h, dtype=np.float32)[:, None] + np.float32(y0)
-    dy = -gy if arch else gy
-    rr = np.sqrt(gx * gx + dy * dy)
-    map_x = (np.arctan2(gx, dy) * np.float32(radius) + np.float32(w / 2.0)).astype(np.float32)
-    map_y = ((mid_y - (rr - radius)) if arch else (mid_y + (rr - radius))).astype(np.float32)
-    return cv2.remap(layers, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def _window(arr: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 TIA-style warps move control points along the top and bottom edges of the crop and resample the image
 through the displaced grid: ``distort`` jitters every point, ``stretch`` slides segment boundaries
-sideways (local squash/stretch), ``perspective`` tilts the whole crop. Photometric operations: colour
+sideways (local squash/stretch), ``perspective`` tilts the whole crop. ``arc`` (crnn's own) bends the
+crop along a circle, as text on a round sign, a logo or a bottle is (crnn_cli.core.warp, the renderer's
+bend, the crop's edge pixels filling the corners): the curved text of the benchmarks with real faces
+and textures, where the renderer gives curves only to its own fonts. Photometric operations: colour
 (HSV) shift, brightness/contrast jitter, Gaussian blur, Gaussian noise, inversion, and a small crop of
 rows. Each operation fires with its own probability (RecAugOp); all randomness comes from the ``rng``
 argument, so a sample's augmentation is a function of its seed, whatever worker draws it.
@@ -17,6 +20,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from crnn_cli.core.images import cv2
+from crnn_cli.core.warp import bend_along_arc
+
+ARC_MAX_DEGREES = 120.0  # the widest bend of a real crop: the angle its text spans on the circle
+ARC_MIN_HEIGHT = 48  # smaller crops are enlarged (bicubic) first, so the bend resamples smoothly
 
 
 def _grid_warp(img: np.ndarray, top: np.ndarray, bottom: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -117,6 +124,15 @@ def reverse(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 255 - img
 
 
+def arc(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop bent along a circle spanning 25-120 degrees, an arch or a bowl (see bend_along_arc)."""
+    h, w = img.shape[:2]
+    if h < ARC_MIN_HEIGHT:
+        s = ARC_MIN_HEIGHT / h
+        img = cv2.resize(img, (max(1, round(w * s)), ARC_MIN_HEIGHT), interpolation=cv2.INTER_CUBIC)
+    return bend_along_arc(img, img.shape[0] / 2.0, ARC_MAX_DEGREES, rng, border=cv2.BORDER_REPLICATE)
+
+
 _TIA = (tia_distort, tia_stretch, tia_perspective)
 _PHOTOMETRIC = (
     ("crop", crop_rows),
@@ -129,7 +145,8 @@ _PHOTOMETRIC = (
 
 
 def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
-    """Apply each operation with its probability (keys: tia, crop, hsv_aug, jitter, blur, noise, reverse).
+    """Apply each operation with its probability (keys: tia, arc, crop, hsv_aug, jitter, blur, noise,
+    reverse).
 
     Crops smaller than 10 x 10 pixels are left alone: warping them destroys the text.
     """
@@ -139,14 +156,18 @@ def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.
 def augment_warped(
     img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
-    """augment(), and whether a TIA warp moved the glyphs along the line (the other operations keep
-    every glyph where it was, relative to the crop's width)."""
+    """augment(), and whether a TIA warp or an arc moved the glyphs along the line (the other
+    operations keep every glyph where it was, relative to the crop's width)."""
     h, w = img.shape[:2]
     if h < 10 or w < 10:
         return img, False
     warped = rng.random() < probabilities.get("tia", 0.0)
     if warped:
         img = _TIA[int(rng.integers(len(_TIA)))](img, rng)
+    # Drawn only when asked for, so configs without it keep their random stream (and their samples).
+    if probabilities.get("arc", 0.0) > 0 and rng.random() < probabilities["arc"]:
+        img = arc(img, rng)
+        warped = True
     for name, op in _PHOTOMETRIC:
         if rng.random() < probabilities.get(name, 0.0):
             img = op(img, rng)

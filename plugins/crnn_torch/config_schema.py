@@ -291,6 +291,7 @@ class RecAugOp:
     jitter_prob: float = 0.4  # brightness/contrast jitter
     blur_prob: float = 0.4  # Gaussian blur
     hsv_aug_prob: float = 0.4  # hue/saturation/value shift
+    arc_prob: float = 0.0  # crnn: bend the crop along a circle (arch or bowl), as curved signs are
     use_tia: bool | None = None  # older PaddleOCR switch: false sets tia_prob to 0
     aug_prob: float | None = None  # older PaddleOCR single probability: sets every *_prob
 
@@ -303,19 +304,22 @@ class RecAugOp:
             "jitter_prob",
             "blur_prob",
             "hsv_aug_prob",
+            "arc_prob",
         ):
             v = getattr(self, name)
             _check(0.0 <= v <= 1.0, name, f"is a probability in [0, 1], got {v}")
         _check(self.aug_prob is None or 0 <= self.aug_prob <= 1, "aug_prob", "is a probability in [0, 1]")
 
     def probabilities(self) -> dict[str, float]:
-        """Operation -> probability, after the older use_tia / aug_prob switches."""
+        """Operation -> probability, after the older use_tia / aug_prob switches (PaddleOCR's; they
+        leave crnn's own arc_prob as it is)."""
         names = ("tia", "crop", "reverse", "noise", "jitter", "blur", "hsv_aug")
         probs = {n: getattr(self, f"{n}_prob") for n in names}
         if self.aug_prob is not None:
             probs = dict.fromkeys(names, self.aug_prob)
         if self.use_tia is False:
             probs["tia"] = 0.0
+        probs["arc"] = self.arc_prob
         return probs
 
 
