@@ -472,6 +472,32 @@ def test_augmentation_is_seeded_and_toggleable() -> None:
     assert np.array_equal(augment(img, off, np.random.default_rng(5)), img)
 
 
+def test_arc_augmentation_bends_real_crops_and_leaves_other_configs_alone() -> None:
+    """RecAug arc_prob bends the crop along a circle (taller canvas, the crop's own edge pixels in the
+    corners, flagged as moving glyphs along the line); a config without it draws no extra random number,
+    so its samples are what they were before the option existed."""
+    from crnn_torch.augment import augment_warped
+    from crnn_torch.config_schema import RecAugOp
+
+    img = np.full((32, 160, 3), 230, np.uint8)
+    img[10:22, 8:152] = 20  # a dark bar on a light crop
+    bent, warped = augment_warped(img, {"arc": 1.0}, np.random.default_rng(3))
+    assert warped and bent.shape[0] > 48  # enlarged to 48 px high first, then bent: taller than that
+    corners = bent[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.min() > 200  # the crop's light edge fills the corners, not black
+    dark_rows = np.flatnonzero((bent[:, :, 0] < 128).any(axis=1))
+    assert len(dark_rows) > 0.3 * bent.shape[0]  # the bar now spans rows: it is bent, not moved
+    others = {"tia": 0.5, "blur": 0.5, "noise": 0.5}
+    r1, r2 = np.random.default_rng(9), np.random.default_rng(9)
+    a, _ = augment_warped(img, others, r1)
+    b, _ = augment_warped(img, {**others, "arc": 0.0}, r2)
+    assert np.array_equal(a, b) and r1.random() == r2.random()
+    assert RecAugOp(arc_prob=0.2).probabilities()["arc"] == 0.2
+    assert RecAugOp(aug_prob=0.3).probabilities()["arc"] == 0.0  # PaddleOCR's switch leaves it off
+    with pytest.raises(Exception, match="arc_prob"):
+        RecAugOp(arc_prob=1.5)
+
+
 def test_lr_schedules() -> None:
     from crnn_torch.config_schema import LrConfig
     from crnn_torch.optim import LrSchedule
