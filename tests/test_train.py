@@ -472,10 +472,10 @@ def test_augmentation_is_seeded_and_toggleable() -> None:
     assert np.array_equal(augment(img, off, np.random.default_rng(5)), img)
 
 
-def test_arc_augmentation_bends_real_crops_and_leaves_other_configs_alone() -> None:
+def test_arc_and_vanish_augmentation_warp_real_crops_and_leave_other_configs_alone() -> None:
     """RecAug arc_prob bends the crop along a circle (taller canvas, the crop's own edge pixels in the
-    corners, flagged as moving glyphs along the line); a config without it draws no extra random number,
-    so its samples are what they were before the option existed."""
+    corners, flagged as moving glyphs along the line), vanish_prob moves one end farther away; a config
+    without them draws no extra random number, so its samples are what they were before they existed."""
     from crnn_torch.augment import augment_warped
     from crnn_torch.config_schema import RecAugOp
 
@@ -492,10 +492,19 @@ def test_arc_augmentation_bends_real_crops_and_leaves_other_configs_alone() -> N
     a, _ = augment_warped(img, others, r1)
     b, _ = augment_warped(img, {**others, "arc": 0.0}, r2)
     assert np.array_equal(a, b) and r1.random() == r2.random()
+    far, warped = augment_warped(img, {"vanish": 1.0}, np.random.default_rng(4))
+    dark = far[:, :, 0] < 128
+    ends = dark[:, 10:16].sum(0).mean(), dark[:, -16:-10].sum(0).mean()
+    assert warped and min(ends) < 0.92 * max(ends)  # one end of the bar seen from farther away
+    probs = RecAugOp(arc_prob=0.2, vanish_prob=0.1).probabilities()
+    assert (probs["arc"], probs["vanish"]) == (0.2, 0.1)
     assert RecAugOp(arc_prob=0.2).probabilities()["arc"] == 0.2
-    assert RecAugOp(aug_prob=0.3).probabilities()["arc"] == 0.0  # PaddleOCR's switch leaves it off
+    older = RecAugOp(aug_prob=0.3).probabilities()  # PaddleOCR's switch leaves crnn's own ops off
+    assert older["arc"] == older["vanish"] == 0.0
     with pytest.raises(Exception, match="arc_prob"):
         RecAugOp(arc_prob=1.5)
+    with pytest.raises(Exception, match="vanish_prob"):
+        RecAugOp(vanish_prob=-0.1)
 
 
 def test_lr_schedules() -> None:

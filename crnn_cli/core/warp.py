@@ -46,3 +46,29 @@ def bend_along_arc(
     map_x = (np.arctan2(gx, dy) * np.float32(radius) + np.float32(w / 2.0)).astype(np.float32)
     map_y = ((mid_y - (rr - radius)) if arch else (mid_y + (rr - radius))).astype(np.float32)
     return cv2.remap(layers, map_x, map_y, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+
+
+def vanish_matrix(w: int, h: int, mid_y: float, shrink: float, lift: float, far_right: bool) -> np.ndarray:
+    """The homography that moves one end of a w x h crop farther away: that edge (the right one, or
+    the left) shrinks to ``shrink`` of its height about row ``mid_y`` and moves down by ``lift``
+    pixels; the glyphs between crowd towards it as a sign seen from its near end does."""
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = src.copy()
+    for i in (1, 2) if far_right else (0, 3):
+        dst[i, 1] = mid_y + (src[i, 1] - mid_y) * shrink + lift
+    return cv2.getPerspectiveTransform(src, dst)
+
+
+def warp_whole(img: np.ndarray, m: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """``img`` through the homography ``m`` onto a canvas that holds all of it; ``img`` unchanged when
+    the canvas would grow past 8 times a side (a degenerate warp)."""
+    h, w = img.shape[:2]
+    corners = cv2.perspectiveTransform(np.float32([[[0, 0], [w, 0], [w, h], [0, h]]]), m)[0]
+    (mx, my), (nx, ny) = corners.min(0), corners.max(0)
+    m = np.array([[1, 0, -mx], [0, 1, -my], [0, 0, 1]]) @ m
+    out_w, out_h = int(math.ceil(nx - mx)), int(math.ceil(ny - my))
+    if out_w > 8 * w or out_h > 8 * h:
+        return img
+    return cv2.warpPerspective(
+        img, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0
+    )

@@ -10,6 +10,7 @@ import numpy as np
 
 from crnn_cli.core.images import cv2
 from crnn_cli.core.warp import bend_along_arc as _arc
+from crnn_cli.core.warp import vanish_matrix, warp_whole
 from crnn_cli.synth.config import SynthConfig
 
 
@@ -51,12 +52,7 @@ def distort(
         # The far edge (right or left) shrinks about the text's middle row and may sit higher or lower.
         k = rng.uniform(1.0 - cfg.max_vanish, 0.9)
         lift = rng.uniform(-0.3, 0.3) * size
-        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-        dst = src.copy()
-        far = (1, 2) if rng.random() < 0.5 else (0, 3)
-        for i in far:
-            dst[i, 1] = cy + (src[i, 1] - cy) * k + lift
-        m = cv2.getPerspectiveTransform(src, dst) @ m
+        m = vanish_matrix(w, h, cy, k, lift, far_right=rng.random() < 0.5) @ m
     if rng.random() < cfg.p_perspective:
         moved = True
         j = cfg.max_perspective * size
@@ -84,13 +80,7 @@ def distort(
         )
     if not moved:
         return layers
-    corners = cv2.perspectiveTransform(np.float32([[[0, 0], [w, 0], [w, h], [0, h]]]), m)[0]
-    (mx, my), (nx, ny) = corners.min(0), corners.max(0)
-    m = np.array([[1, 0, -mx], [0, 1, -my], [0, 0, 1]]) @ m
-    out_w, out_h = int(math.ceil(nx - mx)), int(math.ceil(ny - my))
-    if out_w > 8 * w or out_h > 8 * h:  # a degenerate jitter: keep the text flat instead
-        return layers
-    return cv2.warpPerspective(layers, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=0)
+    return warp_whole(layers, m)  # a degenerate jitter keeps the text flat
 
 
 def crop_around_ink(cfg: SynthConfig, layers: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

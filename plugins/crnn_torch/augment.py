@@ -5,7 +5,8 @@ through the displaced grid: ``distort`` jitters every point, ``stretch`` slides 
 sideways (local squash/stretch), ``perspective`` tilts the whole crop. ``arc`` (crnn's own) bends the
 crop along a circle, as text on a round sign, a logo or a bottle is (crnn_cli.core.warp, the renderer's
 bend, the crop's edge pixels filling the corners): the curved text of the benchmarks with real faces
-and textures, where the renderer gives curves only to its own fonts. Photometric operations: colour
+and textures, where the renderer gives curves only to its own fonts; ``vanish`` (crnn's too) moves one
+end of the crop farther away, as on a sign seen from one side. Photometric operations: colour
 (HSV) shift, brightness/contrast jitter, Gaussian blur, Gaussian noise, inversion, and a small crop of
 rows. Each operation fires with its own probability (RecAugOp); all randomness comes from the ``rng``
 argument, so a sample's augmentation is a function of its seed, whatever worker draws it.
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from crnn_cli.core.images import cv2
-from crnn_cli.core.warp import bend_along_arc
+from crnn_cli.core.warp import bend_along_arc, vanish_matrix, warp_whole
 
 ARC_MAX_DEGREES = 120.0  # the widest bend of a real crop: the angle its text spans on the circle
 ARC_MIN_HEIGHT = 48  # smaller crops are enlarged (bicubic) first, so the bend resamples smoothly
@@ -133,6 +134,14 @@ def arc(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return bend_along_arc(img, img.shape[0] / 2.0, ARC_MAX_DEGREES, rng, border=cv2.BORDER_REPLICATE)
 
 
+def vanish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One end (right or left) 50-90 % of its height and up to 0.3 of it higher or lower, the crop's
+    edge pixels filling what the warp uncovers."""
+    h, w = img.shape[:2]
+    m = vanish_matrix(w, h, h / 2.0, rng.uniform(0.5, 0.9), rng.uniform(-0.3, 0.3) * h, rng.random() < 0.5)
+    return warp_whole(img, m, border=cv2.BORDER_REPLICATE)
+
+
 _TIA = (tia_distort, tia_stretch, tia_perspective)
 _PHOTOMETRIC = (
     ("crop", crop_rows),
@@ -145,8 +154,8 @@ _PHOTOMETRIC = (
 
 
 def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
-    """Apply each operation with its probability (keys: tia, arc, crop, hsv_aug, jitter, blur, noise,
-    reverse).
+    """Apply each operation with its probability (keys: tia, arc, vanish, crop, hsv_aug, jitter, blur,
+    noise, reverse).
 
     Crops smaller than 10 x 10 pixels are left alone: warping them destroys the text.
     """
@@ -156,18 +165,19 @@ def augment(img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.
 def augment_warped(
     img: np.ndarray, probabilities: Mapping[str, float], rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
-    """augment(), and whether a TIA warp or an arc moved the glyphs along the line (the other
-    operations keep every glyph where it was, relative to the crop's width)."""
+    """augment(), and whether a TIA warp, an arc or a far end moved the glyphs along the line (the
+    other operations keep every glyph where it was, relative to the crop's width)."""
     h, w = img.shape[:2]
     if h < 10 or w < 10:
         return img, False
     warped = rng.random() < probabilities.get("tia", 0.0)
     if warped:
         img = _TIA[int(rng.integers(len(_TIA)))](img, rng)
-    # Drawn only when asked for, so configs without it keep their random stream (and their samples).
-    if probabilities.get("arc", 0.0) > 0 and rng.random() < probabilities["arc"]:
-        img = arc(img, rng)
-        warped = True
+    # Drawn only when asked for, so configs without them keep their random stream (and their samples).
+    for name, op in (("arc", arc), ("vanish", vanish)):
+        if probabilities.get(name, 0.0) > 0 and rng.random() < probabilities[name]:
+            img = op(img, rng)
+            warped = True
     for name, op in _PHOTOMETRIC:
         if rng.random() < probabilities.get(name, 0.0):
             img = op(img, rng)

@@ -292,6 +292,7 @@ class RecAugOp:
     blur_prob: float = 0.4  # Gaussian blur
     hsv_aug_prob: float = 0.4  # hue/saturation/value shift
     arc_prob: float = 0.0  # crnn: bend the crop along a circle (arch or bowl), as curved signs are
+    vanish_prob: float = 0.0  # crnn: one end of the crop farther away, as a sign seen from one side
     use_tia: bool | None = None  # older PaddleOCR switch: false sets tia_prob to 0
     aug_prob: float | None = None  # older PaddleOCR single probability: sets every *_prob
 
@@ -305,6 +306,7 @@ class RecAugOp:
             "blur_prob",
             "hsv_aug_prob",
             "arc_prob",
+            "vanish_prob",
         ):
             v = getattr(self, name)
             _check(0.0 <= v <= 1.0, name, f"is a probability in [0, 1], got {v}")
@@ -312,7 +314,7 @@ class RecAugOp:
 
     def probabilities(self) -> dict[str, float]:
         """Operation -> probability, after the older use_tia / aug_prob switches (PaddleOCR's; they
-        leave crnn's own arc_prob as it is)."""
+        leave crnn's own arc_prob and vanish_prob as they are)."""
         names = ("tia", "crop", "reverse", "noise", "jitter", "blur", "hsv_aug")
         probs = {n: getattr(self, f"{n}_prob") for n in names}
         if self.aug_prob is not None:
@@ -320,6 +322,7 @@ class RecAugOp:
         if self.use_tia is False:
             probs["tia"] = 0.0
         probs["arc"] = self.arc_prob
+        probs["vanish"] = self.vanish_prob
         return probs
 
 

@@ -12,8 +12,9 @@ accuracy to the teacher's on the same crops, and the sets that look like the ben
 - sroie: whole receipt lines of the dev receipts (both SROIE folders), caseless protocol.
 - real_arc: the iiit5k, ic15 and svt dev crops bent along a circle (crnn_cli/core/warp.py, 25-120
   degrees, arch or bowl; crops under 64 px high enlarged first), a seed of its own: curved text with
-  real faces and textures, which the rendered arcs lack. Not in the mean of the six (kept comparable
-  with earlier reports); printed on its own row.
+  real faces and textures, which the rendered arcs lack. real_vanish: the same crops with one end
+  farther away (45-80 % of the near end's height; crnn_cli/core/warp.py), as street signs seen from
+  one side are. Neither is in the mean of the six (kept comparable with earlier reports).
 
 Below the sets: the mean of the six word sets (each set counts once), and the real scene words pooled
 (iiit5k + ic15 + svt, each crop counts once), which a few SVT crops cannot swing.
@@ -31,6 +32,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,8 @@ RENDER_SEED = 424242  # no training config uses it
 BEND_SEED = 777  # the real_arc set's bends
 BEND_HEIGHT = 64  # real crops are enlarged (bicubic) to at least this height before the bend
 BEND_MAX_DEGREES = 120.0
+VANISH_SEED = 778  # the real_vanish set's far ends
+VANISH_SHRINK = (0.45, 0.8)  # the far end's height, as a fraction of the near end's
 SMALL_HEIGHT = 24
 
 
@@ -88,10 +92,27 @@ def render_set(name: str, out: Path, count: int, **effects: float) -> list[tuple
     return read_tsv(labels, folder)
 
 
-def bent_set(name: str, out: Path, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``items`` (real crops) bent along a circle, written once as PNGs (rewritten if the crops change)."""
+def bend(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     from crnn_cli.core.warp import bend_along_arc
 
+    return bend_along_arc(img, img.shape[0] / 2.0, BEND_MAX_DEGREES, rng, border=cv2.BORDER_REPLICATE)
+
+
+def far_end(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    from crnn_cli.core.warp import vanish_matrix, warp_whole
+
+    h, w = img.shape[:2]
+    shrink, lift = rng.uniform(*VANISH_SHRINK), rng.uniform(-0.3, 0.3) * h
+    m = vanish_matrix(w, h, h / 2.0, shrink, lift, far_right=rng.random() < 0.5)
+    return warp_whole(img, m, border=cv2.BORDER_REPLICATE)
+
+
+def warped_set(
+    name: str, out: Path, items: list[tuple[str, str]], seed: int,
+    warp: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+) -> list[tuple[str, str]]:  # fmt: skip
+    """``items`` (real crops) through ``warp``, written once as PNGs (again if the crops change); crops
+    under BEND_HEIGHT px high are enlarged (bicubic) first, so the warp resamples a smooth image."""
     folder = out / name
     labels = folder / "labels.tsv"
     digest = hashlib.sha256("\n".join(p for p, _ in items).encode()).hexdigest()[:16]
@@ -99,7 +120,7 @@ def bent_set(name: str, out: Path, items: list[tuple[str, str]]) -> list[tuple[s
     if labels.exists() and stamp.exists():
         return read_tsv(labels, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(BEND_SEED)
+    rng = np.random.default_rng(seed)
     rows = []
     for i, (path, label) in enumerate(items):
         img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -109,8 +130,7 @@ def bent_set(name: str, out: Path, items: list[tuple[str, str]]) -> list[tuple[s
         if h < BEND_HEIGHT:
             s = BEND_HEIGHT / h
             img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
-        bent = bend_along_arc(img, img.shape[0] / 2.0, BEND_MAX_DEGREES, rng, border=cv2.BORDER_REPLICATE)
-        cv2.imwrite(str(folder / f"{i:05d}.png"), bent)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), warp(img, rng))
         rows.append(f"{i:05d}.png\t{label}")
     labels.write_text("\n".join(rows) + "\n", "utf-8")
     for old in folder.glob("source-*"):
@@ -135,7 +155,11 @@ def dev_sets(split: Path, data_dir: Path, rendered: Path, count: int) -> list[De
             sroie += read_tsv(path, data_dir)
     sets.append(DevSet("sroie", "caseless", tuple(sroie)))
     real = [item for s in sets[:3] for item in s.items]
-    sets.append(DevSet("real_arc", "benchmark", tuple(bent_set("real_arc", rendered, real))))
+    sets.append(
+        DevSet("real_arc", "benchmark", tuple(warped_set("real_arc", rendered, real, BEND_SEED, bend)))
+    )
+    vanished = warped_set("real_vanish", rendered, real, VANISH_SEED, far_end)
+    sets.append(DevSet("real_vanish", "benchmark", tuple(vanished)))
     return sets
 
 
