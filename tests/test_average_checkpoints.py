@@ -1,0 +1,45 @@
+"""scripts/default_model/average_checkpoints.py: the weights between a checkpoint and its fine-tune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scripts_util import load_script
+
+torch = pytest.importorskip("torch")
+
+
+def _checkpoint(path: Path, scale: float, arch: str = "crnn_default") -> Path:
+    from crnn_torch.checkpoint import FORMAT, FORMAT_VERSION, save_checkpoint
+
+    model = {"w": torch.full((2, 3), scale), "bn.num_batches_tracked": torch.tensor(int(scale * 10))}
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch, "arch_kwargs": {"hidden_size": 8},
+        "num_classes": 5, "characters": list("abcd"), "model": model, "raw_model": model, "step": int(scale),
+    }  # fmt: skip
+    return save_checkpoint(payload, path)
+
+
+def test_halfway_between_a_checkpoint_and_its_fine_tune(tmp_path: Path) -> None:
+    avg = load_script("default_model/average_checkpoints.py")
+    from crnn_torch.checkpoint import load_checkpoint
+
+    first, second = _checkpoint(tmp_path / "a.pt", 1.0), _checkpoint(tmp_path / "b.pt", 3.0)
+    out = tmp_path / "out" / "latest.pt"
+    assert avg.main([str(first), str(second), "--weight", "0.25", "-o", str(out)]) == 0
+    got = load_checkpoint(out)  # written as a checkpoint crnn reads without running code
+    assert torch.equal(got["model"]["w"], torch.full((2, 3), 1.5))  # 0.75 x 1 + 0.25 x 3
+    assert int(got["model"]["bn.num_batches_tracked"]) == 30  # counters: the second's
+    assert got["step"] == 3 and torch.equal(got["raw_model"]["w"], torch.full((2, 3), 3.0))  # the rest too
+
+
+def test_refuses_two_different_networks(tmp_path: Path) -> None:
+    avg = load_script("default_model/average_checkpoints.py")
+    first = _checkpoint(tmp_path / "a.pt", 1.0)
+    other = _checkpoint(tmp_path / "b.pt", 3.0, arch="rec_mv3_none_bilstm_ctc")
+    with pytest.raises(SystemExit, match="differ in arch"):
+        avg.main([str(first), str(other), "-o", str(tmp_path / "out.pt")])
+    assert not (tmp_path / "out.pt").exists()
+    with pytest.raises(SystemExit):
+        avg.main([str(first), str(first), "--weight", "1.5", "-o", str(tmp_path / "out.pt")])
