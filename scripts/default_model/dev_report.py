@@ -23,7 +23,8 @@ Below the sets: the mean of the six word sets (each set counts once), and the re
         --teacher runs/default/teacher/ppocrv4_rec.xml crnn_cli/models/default.onnx runs/x/candidate.onnx
 
 Prints a Markdown table (stdout) and, with --json, the figures. The teacher's column is cached in
---cache (it reads about 40 crops/s here), keyed by the teacher file's size and time.
+--cache (it reads about 40 crops/s here), a file per set, keyed by the teacher file's size and time
+and the set's crops.
 """
 
 from __future__ import annotations
@@ -212,7 +213,10 @@ def main() -> None:
 
     sets = dev_sets(args.split, args.data_dir, args.rendered, args.count)
     paths = [p for s in sets for p, _ in s.items]
-    columns = {"teacher": teacher_texts(args.teacher, paths, args.cache)}
+    # The teacher's column, one cached file a set: adding a set reads only that set.
+    columns = {
+        "teacher": [t for s in sets for t in teacher_texts(args.teacher, [p for p, _ in s.items], args.cache)]
+    }
     for model in args.models:
         columns[model] = read_all(model, paths)
     figures: dict[str, dict[str, dict[str, float]]] = {}
