@@ -507,6 +507,27 @@ def test_arc_and_vanish_augmentation_warp_real_crops_and_leave_other_configs_alo
         RecAugOp(vanish_prob=-0.1)
 
 
+def test_arc_bends_long_crops_less_so_their_labels_keep_enough_frames() -> None:
+    """A receipt line 15 times as wide as high, bent like a word (up to 120 degrees), shrank to about 24
+    CTC frames at height 32, fewer than its 35 symbols: the bend of a long crop is capped by its sag."""
+    from crnn_torch.augment import arc
+
+    from crnn_cli.core.warp import bend_along_arc
+
+    line = np.full((40, 600, 3), 200, np.uint8)
+    frames = []
+    for seed in range(12):
+        bent = arc(line, np.random.default_rng(seed))
+        frames.append(bent.shape[1] * 32 / bent.shape[0] / 4)  # frames at height 32: one per 4 px
+    assert min(frames) > 50
+    uncapped = bend_along_arc(line, 20.0, 120.0, np.random.default_rng(0), min_arc=110.0)
+    assert uncapped.shape[1] * 32 / uncapped.shape[0] / 4 < 35  # what the cap prevents
+    word = np.full((32, 128, 3), 200, np.uint8)  # a word keeps its strong bends
+    assert min(arc(word, np.random.default_rng(s)).shape[0] for s in range(12)) > 48
+    with pytest.raises(ValueError, match="positive"):
+        bend_along_arc(line, 20.0, 0.0, np.random.default_rng(0))
+
+
 def test_lr_schedules() -> None:
     from crnn_torch.config_schema import LrConfig
     from crnn_torch.optim import LrSchedule

@@ -16,17 +16,20 @@ def bend_along_arc(
     max_arc: float,
     rng: np.random.Generator,
     border: int = cv2.BORDER_CONSTANT,
+    min_arc: float = 25.0,
 ) -> np.ndarray:
     """The flat layers bent along a circle: column x goes to the angle (x - w/2) / R around the centre,
     row mid_y lies on radius R, and every glyph turns with the circle (a remap, not a column shift).
 
     The text's middle row keeps its length; the circle's centre lies below the text (an arch) or above
-    it (a bowl) with equal odds; the angle the text spans is drawn from 25 degrees to ``max_arc``. The
-    result's canvas holds the whole bent layer; ``border`` fills what lies outside it (zeros for the
+    it (a bowl) with equal odds; the angle the text spans is drawn between ``min_arc`` and ``max_arc``
+    degrees (both must be positive; the smaller of the two is the lower end). The result's canvas holds the whole bent layer; ``border`` fills what lies outside it (zeros for the
     renderer's layers, the crop's own edge pixels, cv2.BORDER_REPLICATE, for a photo).
     """
     h, w = layers.shape[:2]
-    theta = math.radians(rng.uniform(min(25.0, max_arc), max(max_arc, 25.0)))
+    if min(min_arc, max_arc) <= 0:
+        raise ValueError(f"arc angles must be positive, got {min_arc} and {max_arc} degrees")
+    theta = math.radians(rng.uniform(min(min_arc, max_arc), max(max_arc, min_arc)))
     radius = max(w / theta, 1.2 * h)  # the inner edge stays a positive distance from the centre
     arch = rng.random() < 0.5
     # Where the source border lands: the bent canvas's bounding box.

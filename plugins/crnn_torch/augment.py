@@ -11,11 +11,13 @@ end of the crop farther away, as on a sign seen from one side. Photometric opera
 rows. Each operation fires with its own probability (RecAugOp); all randomness comes from the ``rng``
 argument, so a sample's augmentation is a function of its seed, whatever worker draws it.
 
-Images: H x W x 3 uint8 BGR in, same layout out (the size may change slightly with crop).
+Images: H x W x 3 uint8 BGR in, same layout out (crop takes a few rows off; arc enlarges small crops
+to 48 px high and returns the bent crop's whole, taller canvas).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,6 +26,12 @@ from crnn_cli.core.images import cv2
 from crnn_cli.core.warp import bend_along_arc, vanish_matrix, warp_whole
 
 ARC_MAX_DEGREES = 120.0  # the widest bend of a real crop: the angle its text spans on the circle
+# A long crop is bent less: the bend's sag (how far the middle rises above the ends, about w * angle / 8)
+# stays within this many crop heights. Bent 120 degrees, a 35-symbol receipt line (15 times as wide as
+# high) shrank to 24 CTC frames at height 32, too few for its label (CTC then drops the sample) and its
+# glyphs to 7 px; with the cap it bends at most 30 degrees and keeps about 59 frames. Words (3-5 times
+# as wide as high) keep bends of 90-120 degrees.
+ARC_MAX_SAG = 1.0
 ARC_MIN_HEIGHT = 48  # smaller crops are enlarged (bicubic) first, so the bend resamples smoothly
 
 
@@ -126,12 +134,16 @@ def reverse(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def arc(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The crop bent along a circle spanning 25-120 degrees, an arch or a bowl (see bend_along_arc)."""
+    """The crop bent along a circle spanning 25-120 degrees (less for long crops, ARC_MAX_SAG), an arch
+    or a bowl (see bend_along_arc)."""
     h, w = img.shape[:2]
+    widest = min(ARC_MAX_DEGREES, math.degrees(8.0 * ARC_MAX_SAG * h / w))
     if h < ARC_MIN_HEIGHT:
         s = ARC_MIN_HEIGHT / h
         img = cv2.resize(img, (max(1, round(w * s)), ARC_MIN_HEIGHT), interpolation=cv2.INTER_CUBIC)
-    return bend_along_arc(img, img.shape[0] / 2.0, ARC_MAX_DEGREES, rng, border=cv2.BORDER_REPLICATE)
+    return bend_along_arc(
+        img, img.shape[0] / 2.0, widest, rng, border=cv2.BORDER_REPLICATE, min_arc=min(25.0, widest)
+    )
 
 
 def vanish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
