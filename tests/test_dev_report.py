@@ -40,3 +40,43 @@ def test_far_end_shrinks_one_end_of_the_crop() -> None:
     left, right = dark[:, 12:20].sum(0).mean(), dark[:, -20:-12].sum(0).mean()
     assert min(left, right) < 0.85 * max(left, right)  # one end seen from farther away
     assert out[[0, 0, -1, -1], [0, -1, 0, -1]].min() > 200  # the crop's own edge fills the corners
+
+
+def test_teacher_cache_follows_the_crops_bytes_not_only_their_names(tmp_path: Path, monkeypatch) -> None:
+    """A set redrawn under the same file names (a new split, a changed warp) is read by the teacher
+    again; an unchanged set comes from the cache."""
+    import shutil
+
+    report = load_script("default_model/dev_report.py")
+    reads: list[list[str]] = []
+
+    def read_all(model: str, paths: list[str]) -> list[str]:  # stands in for the teacher's session
+        reads.append(list(paths))
+        return [str(len(Path(p).read_bytes())) for p in paths]  # a "reading" that differs by crop
+
+    monkeypatch.setattr(report, "read_all", read_all)
+    teacher = tmp_path / "teacher.xml"
+    teacher.write_text("<net/>")
+    crops = tmp_path / "set"
+    crops.mkdir()
+    samples = sorted(SAMPLES.glob("*.png"))
+    for i, src in enumerate(samples[:2]):
+        shutil.copy(src, crops / f"{i:05d}.png")
+    paths = [str(crops / f"{i:05d}.png") for i in range(2)]
+    cache = tmp_path / "cache"
+    first = report.teacher_texts(str(teacher), paths, cache)
+    assert report.teacher_texts(str(teacher), paths, cache) == first and len(reads) == 1  # cached
+    shutil.copy(samples[2], crops / "00001.png")  # same name, other crop
+    again = report.teacher_texts(str(teacher), paths, cache)
+    assert len(reads) == 2 and again[0] == first[0] and again[1] != first[1]
+
+
+def test_warped_set_is_redrawn_when_its_warp_changes(tmp_path: Path) -> None:
+    report = load_script("default_model/dev_report.py")
+    items = [(str(p), p.stem) for p in sorted(SAMPLES.glob("*.png"))[:2]]
+    rows = report.warped_set("real_arc", tmp_path, items, report.BEND_SEED, report.bend, "bend up to 120")
+    first = [Path(p).stat().st_mtime_ns for p, _ in rows]
+    same = report.warped_set("real_arc", tmp_path, items, report.BEND_SEED, report.bend, "bend up to 120")
+    assert [Path(p).stat().st_mtime_ns for p, _ in same] == first
+    report.warped_set("real_arc", tmp_path, items, report.BEND_SEED, report.bend, "bend up to 90")
+    assert [Path(p).stat().st_mtime_ns for p, _ in rows] != first  # the recipe is in the stamp

@@ -24,7 +24,8 @@ Below the sets: the mean of the six word sets (each set counts once), and the re
 
 Prints a Markdown table (stdout) and, with --json, the figures. The teacher's column is cached in
 --cache (it reads about 40 crops/s here), a file per set, keyed by the teacher file's size and time
-and the set's crops.
+and the set's crops: their paths and their bytes, so a set redrawn under the same file names (a new
+split, a changed warp) is read again.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ BEND_MAX_DEGREES = 120.0
 VANISH_SEED = 778  # the real_vanish set's far ends
 VANISH_SHRINK = (0.45, 0.8)  # the far end's height, as a fraction of the near end's
 SMALL_HEIGHT = 24
+BEND_RECIPE = f"bend up to {BEND_MAX_DEGREES} degrees"  # in the sets' stamps: a change redraws them
+VANISH_RECIPE = f"far end at {VANISH_SHRINK}"
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,15 @@ def far_end(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def warped_set(
     name: str, out: Path, items: list[tuple[str, str]], seed: int,
-    warp: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+    warp: Callable[[np.ndarray, np.random.Generator], np.ndarray], recipe: str = "",
 ) -> list[tuple[str, str]]:  # fmt: skip
-    """``items`` (real crops) through ``warp``, written once as PNGs (again if the crops change); crops
-    under BEND_HEIGHT px high are enlarged (bicubic) first, so the warp resamples a smooth image."""
+    """``items`` (real crops) through ``warp``, written once as PNGs (again if the crops, the seed or
+    ``recipe``, the warp's settings, change); crops under BEND_HEIGHT px high are enlarged (bicubic)
+    first, so the warp resamples a smooth image."""
     folder = out / name
     labels = folder / "labels.tsv"
-    digest = hashlib.sha256("\n".join(p for p, _ in items).encode()).hexdigest()[:16]
+    source = [f"{seed}|{BEND_HEIGHT}|{recipe}"] + [p for p, _ in items]
+    digest = hashlib.sha256("\n".join(source).encode()).hexdigest()[:16]
     stamp = folder / f"source-{digest}"
     if labels.exists() and stamp.exists():
         return read_tsv(labels, folder)
@@ -157,9 +162,13 @@ def dev_sets(split: Path, data_dir: Path, rendered: Path, count: int) -> list[De
     sets.append(DevSet("sroie", "caseless", tuple(sroie)))
     real = [item for s in sets[:3] for item in s.items]
     sets.append(
-        DevSet("real_arc", "benchmark", tuple(warped_set("real_arc", rendered, real, BEND_SEED, bend)))
+        DevSet(
+            "real_arc",
+            "benchmark",
+            tuple(warped_set("real_arc", rendered, real, BEND_SEED, bend, BEND_RECIPE)),
+        )
     )
-    vanished = warped_set("real_vanish", rendered, real, VANISH_SEED, far_end)
+    vanished = warped_set("real_vanish", rendered, real, VANISH_SEED, far_end, VANISH_RECIPE)
     sets.append(DevSet("real_vanish", "benchmark", tuple(vanished)))
     return sets
 
@@ -184,10 +193,22 @@ def score(protocol: str, items: tuple[tuple[str, str], ...], texts: list[str]) -
     return acc.accuracy, acc.count
 
 
+def crops_digest(paths: list[str]) -> str:
+    """What a set's crops are: their paths and their bytes (a missing file counts as such)."""
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            content = "unreadable"
+        h.update(f"{path}\t{content}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def teacher_texts(teacher: str, paths: list[str], cache: Path) -> list[str]:
     st = Path(teacher).stat()
     key = hashlib.sha256(f"{Path(teacher).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    digest = crops_digest(paths)
     file = cache / f"teacher-{key}-{digest}.json"
     if file.exists():
         return json.loads(file.read_text("utf-8"))
