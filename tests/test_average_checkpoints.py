@@ -31,7 +31,23 @@ def test_halfway_between_a_checkpoint_and_its_fine_tune(tmp_path: Path) -> None:
     got = load_checkpoint(out)  # written as a checkpoint crnn reads without running code
     assert torch.equal(got["model"]["w"], torch.full((2, 3), 1.5))  # 0.75 x 1 + 0.25 x 3
     assert int(got["model"]["bn.num_batches_tracked"]) == 30  # counters: the second's
-    assert got["step"] == 3 and torch.equal(got["raw_model"]["w"], torch.full((2, 3), 3.0))  # the rest too
+    assert (got["arch"], got["characters"], got["arch_kwargs"]) == ("crnn_default", list("abcd"), {"hidden_size": 8})
+    assert "step" not in got and "raw_model" not in got  # the second run's state would undo the average
+
+
+def test_resume_refuses_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    """An average (or a network recovered from ONNX) has no run to continue: --resume says to start
+    from it with Global.pretrained_model rather than failing on a missing key."""
+    from crnn_torch import run_state
+
+    from crnn_cli.core.errors import ModelError
+
+    avg = load_script("default_model/average_checkpoints.py")
+    first, second = _checkpoint(tmp_path / "a.pt", 1.0), _checkpoint(tmp_path / "b.pt", 3.0)
+    out = tmp_path / "avg.pt"
+    avg.main([str(first), str(second), "-o", str(out)])
+    with pytest.raises(ModelError, match="pretrained_model"):
+        run_state.restore(None, out)  # refused before anything of the trainer is touched
 
 
 def test_refuses_two_different_networks(tmp_path: Path) -> None:

@@ -90,6 +90,11 @@ def payload(trainer: TorchTrainer) -> dict[str, Any]:
 def restore(trainer: TorchTrainer, path: str | Path) -> None:
     """Continue a run from its checkpoint: weights, optimiser, schedule, EMA, RNG, data position."""
     ck = ckpt_io.load_checkpoint(path)
+    if "step" not in ck:
+        raise ModelError(
+            f"{path}: holds weights only, no training state to continue (an averaged or recovered "
+            "network); start a run from it with Global.pretrained_model instead of --resume"
+        )
     if ck["arch"] != trainer.arch or int(ck["num_classes"]) != trainer.charset.num_classes:
         raise ModelError(
             f"{path}: checkpoint is a {ck['arch']} with {ck['num_classes']} classes, the config builds a "

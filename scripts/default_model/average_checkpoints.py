@@ -10,11 +10,14 @@ start): averaging unrelated networks gives noise.
     python scripts/default_model/average_checkpoints.py runs/default/stage9-control/latest.pt \\
         runs/default/stage10/latest.pt --weight 0.5 -o runs/default/stage10-avg/latest.pt
 
-The result is the second checkpoint with its ``model`` weights (the ones `crnn export` ships: the EMA
-when training kept one) replaced by ``(1 - weight) * first + weight * second``; every other entry is the
-second's, so `crnn export` reads it as it reads the second. Only the floating-point tensors are
-averaged (BatchNorm's batch counters are the second's). Both files are read without running code, and
-the result is written atomically (crnn_torch.checkpoint).
+The result holds the network only: the second checkpoint's architecture, dictionary and metadata, and
+``model`` weights (the ones `crnn export` ships: the EMA when training kept one) of
+``(1 - weight) * first + weight * second``. Only the floating-point tensors are averaged (BatchNorm's
+batch counters are the second's). It keeps no training state (optimiser, EMA, raw weights, step, RNG):
+those belong to the second run and would undo the average on `crnn train --resume`, which refuses the
+file; a run starts from it with ``Global.pretrained_model``, and `crnn export` reads it as it reads any
+checkpoint. Both files are read without running code, and the result is written atomically
+(crnn_torch.checkpoint).
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from pathlib import Path
 
 from crnn_torch.checkpoint import load_checkpoint, save_checkpoint
 
+# What describes the network (kept from the second checkpoint); the rest of a checkpoint is run state.
+NETWORK_KEYS = (
+    "format", "format_version", "crnn_version", "torch_version",
+    "arch", "arch_kwargs", "num_classes", "characters", "metadata", "config",
+)  # fmt: skip
+
 
 def average(first: dict, second: dict, weight: float) -> dict:
-    """``second`` with its model weights moved to (1 - weight) * first's + weight * second's."""
+    """A weights-only checkpoint: ``second``'s network with its weights moved to
+    (1 - weight) * first's + weight * second's."""
     for key in ("arch", "arch_kwargs", "num_classes", "characters"):
         if first.get(key) != second.get(key):
             raise SystemExit(
@@ -37,7 +47,8 @@ def average(first: dict, second: dict, weight: float) -> dict:
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in b):
         raise SystemExit("average_checkpoints: the checkpoints' weights differ in names or shapes")
     mixed = {k: (1 - weight) * a[k] + weight * v if v.is_floating_point() else v for k, v in b.items()}
-    return {**second, "model": mixed}
+    network = {k: second[k] for k in NETWORK_KEYS if k in second}
+    return {**network, "model": mixed, "source": f"average: {1 - weight:g} x first + {weight:g} x second"}
 
 
 def main(argv: list[str] | None = None) -> int:
