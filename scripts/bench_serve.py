@@ -36,12 +36,19 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 PORT_LINE = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+REQUEST_TIMEOUT_S = 60.0  # a request without an answer by then is an error (aiohttp's total timeout too)
 
 
-async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency: int) -> dict[str, Any]:
+async def load_raw(
+    url: str, bodies: list[bytes], texts: list[str], concurrency: int, timeout: float = REQUEST_TIMEOUT_S
+) -> dict[str, Any]:
     """The same clients as ``load`` on bare asyncio streams, each answer read by httptools' response
     parser (the C HTTP parser uvicorn itself uses): about a fifth of aiohttp's CPU a request, which on
-    a 2-core machine is CPU the server gets back (see the README's table, both clients)."""
+    a 2-core machine is CPU the server gets back (see the README's table, both clients).
+
+    Like aiohttp's, a request that takes over ``timeout`` seconds, a dropped connection and an answer
+    that is not the JSON the API promises each count as one error, and the run goes on; a connection
+    the server marks ``Connection: close`` is not used again."""
     import httptools
 
     host, port = url.removeprefix("http://").rsplit(":", 1)
@@ -60,6 +67,24 @@ async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency:
         def on_message_complete(self) -> None:
             self.done = True
 
+    async def exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
+    ) -> tuple[int, bytes, bool]:
+        """One request on the connection: (status, body, whether the connection may be used again)."""
+        head = (
+            f"POST /v1/recognize HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode("ascii") + body)
+        reply = Reply()
+        parser = httptools.HttpResponseParser(reply)
+        while not reply.done:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection before the answer was complete")
+            parser.feed_data(data)
+        return parser.get_status_code(), b"".join(reply.body), parser.should_keep_alive()
+
     async def client() -> None:
         reader = writer = None
         while (i := tally.next()) is not None:
@@ -67,26 +92,21 @@ async def load_raw(url: str, bodies: list[bytes], texts: list[str], concurrency:
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(host, int(port))
-                head = (
-                    f"POST /v1/recognize HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
-                    f"Content-Length: {len(bodies[i])}\r\n\r\n"
-                )
-                writer.write(head.encode("ascii") + bodies[i])
-                reply = Reply()
-                parser = httptools.HttpResponseParser(reply)
-                while not reply.done:
-                    data = await reader.read(65536)
-                    if not data:
-                        raise ConnectionError("the server closed the connection")
-                    parser.feed_data(data)
-            except (OSError, httptools.HttpParserError) as exc:
-                tally.failed(exc)
-                if writer is not None:
-                    writer.close()
+                assert reader is not None
+                status, body, keep = await asyncio.wait_for(exchange(reader, writer, bodies[i]), timeout)
+            except (OSError, asyncio.TimeoutError, httptools.HttpParserError) as exc:
+                tally.failed(exc if str(exc) else TimeoutError(f"no answer within {timeout:g} s"))
+                keep = False
+            else:
+                try:
+                    answer = json.loads(body) if status == 200 else body
+                except ValueError as exc:
+                    tally.failed(ValueError(f"a 200 answer that is not JSON: {exc}"))
+                else:
+                    tally.answered(i, start, status, answer)
+            if not keep and writer is not None:
+                writer.close()
                 reader = writer = None
-                continue
-            status, body = parser.get_status_code(), b"".join(reply.body)
-            tally.answered(i, start, status, json.loads(body) if status == 200 else body)
         if writer is not None:
             writer.close()
 
@@ -120,7 +140,13 @@ class Tally:
         self.latencies.append(time.perf_counter() - start)
         if status != 200:
             self.errors.append(f"{status}: {str(answer)[:200]}")
-        elif answer["results"][0]["text"] != self.texts[i]:
+            return
+        try:
+            text = answer["results"][0]["text"]
+        except (KeyError, IndexError, TypeError):
+            self.errors.append(f"200 without results[0].text: {str(answer)[:200]}")
+            return
+        if text != self.texts[i]:
             self.mismatches += 1
 
     def row(self, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -286,12 +312,12 @@ async def load(url: str, bodies: list[bytes], texts: list[str], concurrency: int
                 ) as r:
                     status = r.status
                     answer = await r.json() if status == 200 else await r.text()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:  # ValueError: bad JSON
                 tally.failed(exc)
                 continue
             tally.answered(i, start, status, answer)
 
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=concurrency)  # one keep-alive connection per client
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         start = time.perf_counter()

@@ -57,6 +57,44 @@ def test_raw_client_counts_refusals_and_wrong_answers() -> None:
     assert right["errors"] == 0 and right["mismatches"] == 0
 
 
+def test_raw_client_counts_a_misbehaving_server_and_goes_on() -> None:
+    """A server that answers 200 with a body that is not JSON (and closes the connection), or does not
+    answer at all: each is one counted error, the next request goes out on a new connection, and a
+    good answer after them still counts."""
+    bench = load_script("bench_serve.py")
+    good = json.dumps({"results": [{"text": "ok", "confidence": 1.0}]}).encode()
+    seen: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            seen.append(length)
+            if len(seen) == 1:  # not JSON, and this connection ends here
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+                await writer.drain()
+                writer.close()
+                return
+            if len(seen) == 2:  # never answered
+                await asyncio.sleep(30)
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(good), good))
+            await writer.drain()
+
+    async def run() -> dict:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await bench.load_raw(f"http://127.0.0.1:{port}", [b"a", b"bb", b"ccc"], ["ok"] * 3, 1, 0.5)
+        finally:
+            server.close()
+
+    row = asyncio.run(run())
+    assert seen == [1, 2, 3]  # every crop went out, each after the one before failed
+    assert row["errors"] == 2 and "not JSON" in row["first_error"] and row["mismatches"] == 0
+
+
 def row_text(url: str, body: bytes) -> str:
     import httpx
 
