@@ -206,6 +206,8 @@ def crops_digest(paths: list[str]) -> str:
 
 
 def teacher_texts(teacher: str, paths: list[str], cache: Path) -> list[str]:
+    if not paths:  # an empty set (no small IC15 crops in a split): nothing to load the teacher for
+        return []
     st = Path(teacher).stat()
     key = hashlib.sha256(f"{Path(teacher).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
     digest = crops_digest(paths)
