@@ -59,3 +59,22 @@ def test_refuses_two_different_networks(tmp_path: Path) -> None:
     assert not (tmp_path / "out.pt").exists()
     with pytest.raises(SystemExit):
         avg.main([str(first), str(first), "--weight", "1.5", "-o", str(tmp_path / "out.pt")])
+
+
+def test_a_network_recovered_from_onnx_averages_with_its_fine_tune(tmp_path: Path) -> None:
+    """onnx_to_checkpoint.py's files (before it wrote "characters") carry the dictionary in their
+    metadata only: that is what is compared."""
+    from crnn_torch.checkpoint import load_checkpoint, save_checkpoint
+
+    avg = load_script("default_model/average_checkpoints.py")
+    recovered = load_checkpoint(_checkpoint(tmp_path / "a.pt", 1.0))
+    del recovered["characters"]
+    recovered["metadata"] = {"characters": list("abcd")}
+    save_checkpoint(recovered, tmp_path / "a.pt")
+    out = tmp_path / "avg.pt"
+    assert avg.main([str(tmp_path / "a.pt"), str(_checkpoint(tmp_path / "b.pt", 3.0)), "-o", str(out)]) == 0
+    assert torch.equal(load_checkpoint(out)["model"]["w"], torch.full((2, 3), 2.0))
+    recovered["metadata"] = {"characters": list("abce")}  # another dictionary: refused
+    save_checkpoint(recovered, tmp_path / "a.pt")
+    with pytest.raises(SystemExit, match="characters"):
+        avg.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", str(tmp_path / "no.pt")])

@@ -35,11 +35,19 @@ NETWORK_KEYS = (
 )  # fmt: skip
 
 
+def _entry(ck: dict, key: str) -> object:
+    """A checkpoint's entry; the dictionary from the metadata where the file has no "characters" (a
+    network recovered from ONNX by onnx_to_checkpoint.py before it wrote them)."""
+    if key == "characters" and ck.get(key) is None:
+        return list((ck.get("metadata") or {}).get("characters") or []) or None
+    return ck.get(key)
+
+
 def average(first: dict, second: dict, weight: float) -> dict:
     """A weights-only checkpoint: ``second``'s network with its weights moved to
     (1 - weight) * first's + weight * second's."""
     for key in ("arch", "arch_kwargs", "num_classes", "characters"):
-        if first.get(key) != second.get(key):
+        if _entry(first, key) != _entry(second, key):
             raise SystemExit(
                 f"average_checkpoints: the checkpoints differ in {key}; they are not one network"
             )

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "arch": "crnn_default",
         "arch_kwargs": {"hidden_size": hidden},
         "num_classes": num_classes,
+        "characters": list(meta.charset().symbols),
         "metadata": meta.to_json(),
         "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "source": str(args.onnx_model),
