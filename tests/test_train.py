@@ -177,12 +177,14 @@ def _interrupt(command: list[str], folder: Path, when: str, signum: int) -> tupl
     log = folder / "stderr.txt"
     with log.open("w") as err:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=_env())
-        deadline = time.monotonic() + 90
+        # Generous limits: on a loaded machine (a training run beside the suite) starting torch and
+        # finishing the step after the signal took over a minute; they only bound a hung run.
+        deadline = time.monotonic() + 240
         while when not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert proc.poll() is None, log.read_text()
         proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=240)
     return proc.returncode, out, log.read_text()
 
 
