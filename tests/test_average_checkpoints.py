@@ -71,10 +71,18 @@ def test_a_network_recovered_from_onnx_averages_with_its_fine_tune(tmp_path: Pat
     del recovered["characters"]
     recovered["metadata"] = {"characters": list("abcd")}
     save_checkpoint(recovered, tmp_path / "a.pt")
+    tuned = load_checkpoint(_checkpoint(tmp_path / "b.pt", 3.0))
+    tuned["arch_kwargs"] = {"in_channels": 3, "hidden_size": 8}  # training names an argument more
+    save_checkpoint(tuned, tmp_path / "b.pt")
     out = tmp_path / "avg.pt"
-    assert avg.main([str(tmp_path / "a.pt"), str(_checkpoint(tmp_path / "b.pt", 3.0)), "-o", str(out)]) == 0
+    assert avg.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", str(out)]) == 0
     assert torch.equal(load_checkpoint(out)["model"]["w"], torch.full((2, 3), 2.0))
     recovered["metadata"] = {"characters": list("abce")}  # another dictionary: refused
     save_checkpoint(recovered, tmp_path / "a.pt")
     with pytest.raises(SystemExit, match="characters"):
+        avg.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", str(tmp_path / "no.pt")])
+    recovered["metadata"] = {"characters": list("abcd")}
+    recovered["arch_kwargs"] = {"hidden_size": 16}  # an argument both name, and they differ: refused
+    save_checkpoint(recovered, tmp_path / "a.pt")
+    with pytest.raises(SystemExit, match="arch_kwargs"):
         avg.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", str(tmp_path / "no.pt")])

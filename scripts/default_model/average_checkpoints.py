@@ -35,11 +35,17 @@ NETWORK_KEYS = (
 )  # fmt: skip
 
 
-def _entry(ck: dict, key: str) -> object:
-    """A checkpoint's entry; the dictionary from the metadata where the file has no "characters" (a
-    network recovered from ONNX by onnx_to_checkpoint.py before it wrote them)."""
+def _entry(ck: dict, key: str, other: dict) -> object:
+    """A checkpoint's entry as compared with ``other``'s. A network recovered from ONNX by
+    onnx_to_checkpoint.py (before it wrote them) has its dictionary in the metadata only and names only
+    the architecture arguments it needed (hidden_size, where training also records in_channels): the
+    dictionary comes from the metadata, and only the arguments both name are compared (the weights'
+    names and shapes, compared below, settle the rest)."""
     if key == "characters" and ck.get(key) is None:
         return list((ck.get("metadata") or {}).get("characters") or []) or None
+    if key == "arch_kwargs":
+        mine, theirs = ck.get(key) or {}, other.get(key) or {}
+        return {k: v for k, v in mine.items() if k in theirs}
     return ck.get(key)
 
 
@@ -47,7 +53,7 @@ def average(first: dict, second: dict, weight: float) -> dict:
     """A weights-only checkpoint: ``second``'s network with its weights moved to
     (1 - weight) * first's + weight * second's."""
     for key in ("arch", "arch_kwargs", "num_classes", "characters"):
-        if _entry(first, key) != _entry(second, key):
+        if _entry(first, key, second) != _entry(second, key, first):
             raise SystemExit(
                 f"average_checkpoints: the checkpoints differ in {key}; they are not one network"
             )

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     num_classes = meta.charset().num_classes
     convs, lstms, linears = onnx_weights(args.onnx_model)
     hidden = lstms[0][1].shape[-1]
-    model = build_model("crnn_default", num_classes, hidden_size=hidden).eval()
+    model = build_model("crnn_default", num_classes, in_channels=meta.channels, hidden_size=hidden).eval()
 
     conv_mods = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     bn_mods = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "crnn_version": __version__,
         "torch_version": str(torch.__version__),
         "arch": "crnn_default",
-        "arch_kwargs": {"hidden_size": hidden},
+        "arch_kwargs": {"in_channels": meta.channels, "hidden_size": hidden},
         "num_classes": num_classes,
         "characters": list(meta.charset().symbols),
         "metadata": meta.to_json(),
