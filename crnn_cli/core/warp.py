@@ -23,8 +23,9 @@ def bend_along_arc(
 
     The text's middle row keeps its length; the circle's centre lies below the text (an arch) or above
     it (a bowl) with equal odds; the angle the text spans is drawn between ``min_arc`` and ``max_arc``
-    degrees (both must be positive; the smaller of the two is the lower end). The result's canvas holds the whole bent layer; ``border`` fills what lies outside it (zeros for the
-    renderer's layers, the crop's own edge pixels, cv2.BORDER_REPLICATE, for a photo).
+    degrees (both must be positive; the smaller of the two is the lower end). The result's canvas
+    holds the whole bent layer; ``border`` fills what lies outside it (zeros for the renderer's layers,
+    the crop's own edge pixels, cv2.BORDER_REPLICATE, for a photo).
     """
     h, w = layers.shape[:2]
     if min(min_arc, max_arc) <= 0:

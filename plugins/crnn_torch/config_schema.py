@@ -294,7 +294,8 @@ class RecAugOp:
     arc_prob: float = 0.0  # crnn: bend the crop along a circle (arch or bowl), as curved signs are
     vanish_prob: float = 0.0  # crnn: one end of the crop farther away, as a sign seen from one side
     use_tia: bool | None = None  # older PaddleOCR switch: false sets tia_prob to 0
-    aug_prob: float | None = None  # older PaddleOCR single probability: sets every *_prob but arc_prob and vanish_prob
+    # older PaddleOCR single probability: sets every *_prob but arc_prob and vanish_prob (crnn's own)
+    aug_prob: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
