@@ -55,11 +55,20 @@ async def load_raw(
     tally = Tally(bodies, texts)
 
     class Reply:
-        """httptools callbacks: the body's pieces and whether the message is complete."""
+        """httptools callbacks: the body's pieces, whether the connection may be used again, and whether
+        the message is complete."""
 
         def __init__(self) -> None:
             self.body: list[bytes] = []
             self.done = False
+            self.keep_alive = False
+            self.parser: httptools.HttpResponseParser | None = None
+
+        def on_headers_complete(self) -> None:
+            # Asked here: once the message is complete the parser has reset and always says False,
+            # which would open a new connection for every request.
+            assert self.parser is not None
+            self.keep_alive = self.parser.should_keep_alive()
 
         def on_body(self, body: bytes) -> None:
             self.body.append(body)
@@ -77,13 +86,13 @@ async def load_raw(
         )
         writer.write(head.encode("ascii") + body)
         reply = Reply()
-        parser = httptools.HttpResponseParser(reply)
+        parser = reply.parser = httptools.HttpResponseParser(reply)
         while not reply.done:
             data = await reader.read(65536)
             if not data:
                 raise ConnectionError("the server closed the connection before the answer was complete")
             parser.feed_data(data)
-        return parser.get_status_code(), b"".join(reply.body), parser.should_keep_alive()
+        return parser.get_status_code(), b"".join(reply.body), reply.keep_alive
 
     deadline_scope = getattr(asyncio, "timeout", None)
 

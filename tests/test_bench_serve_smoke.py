@@ -95,6 +95,38 @@ def test_raw_client_counts_a_misbehaving_server_and_goes_on() -> None:
     assert row["errors"] == 2 and "not JSON" in row["first_error"] and row["mismatches"] == 0
 
 
+def test_raw_client_keeps_one_connection_while_the_server_keeps_it_open() -> None:
+    """HTTP/1.1 keep-alive: each client sends all its requests on one connection (a new connection a
+    request costs both sides CPU that a 2-core benchmark takes from the server)."""
+    bench = load_script("bench_serve.py")
+    good = json.dumps({"results": [{"text": "ok", "confidence": 1.0}]}).encode()
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(0)
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+            connections[-1] += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(good), good))
+            await writer.drain()
+
+    async def run() -> dict:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await bench.load_raw(f"http://127.0.0.1:{port}", [b"a"] * 10, ["ok"] * 10, 2)
+        finally:
+            server.close()
+
+    row = asyncio.run(run())
+    assert row["errors"] == 0 and row["mismatches"] == 0
+    assert len(connections) == 2 and sum(connections) == 10  # one connection a client, all requests on it
+
+
 def row_text(url: str, body: bytes) -> str:
     import httpx
 
