@@ -29,7 +29,7 @@ def export(
     holdout: float,
     int8_ops: str,
     widths_input: bool,
-    float_lstm: bool,
+    int8_lstm: bool,
     fmt: str,
 ) -> None:
     """Export CHECKPOINT (a crnn .pt from `crnn train`) to ONNX or OpenVINO.
@@ -59,7 +59,7 @@ def export(
         calibration_samples=calibration_samples,
         holdout=holdout,
         int8_ops=int8_ops,
-        int8_lstm=not float_lstm,
+        int8_lstm=int8_lstm,
         widths_input=widths_input,
     )
     with stderr_console().status(f"exporting {checkpoint} -> {target}"):

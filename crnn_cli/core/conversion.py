@@ -54,7 +54,7 @@ class ConvertOptions:
     calibration_samples: int = 256  # crops used to calibrate (more: slower, rarely better ranges)
     holdout: float = 0.2  # share of labelled calibration crops kept out to measure accuracy
     int8_ops: str = "conv"  # ONNX Runtime: which ops to quantize (crnn_onnxruntime.quantize.OP_SETS)
-    int8_lstm: bool = True  # ONNX Runtime: LSTM weights int8 too (DynamicQuantizeLSTM)
+    int8_lstm: bool = False  # ONNX Runtime: LSTM int8 too (DynamicQuantizeLSTM; results then batch-dependent)
     widths_input: bool = False  # ONNX: add the per-crop widths input (core/widths.py)
 
 
