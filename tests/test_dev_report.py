@@ -80,3 +80,17 @@ def test_warped_set_is_redrawn_when_its_warp_changes(tmp_path: Path) -> None:
     assert [Path(p).stat().st_mtime_ns for p, _ in same] == first
     report.warped_set("real_arc", tmp_path, items, report.BEND_SEED, report.bend, "bend up to 90")
     assert [Path(p).stat().st_mtime_ns for p, _ in rows] != first  # the recipe is in the stamp
+
+
+def test_ic15_unseen_keeps_the_dev_words_no_neighbouring_train_crop_holds() -> None:
+    report = load_script("default_model/dev_report.py")
+    train = [("ic15_train/images/word_100.png", "SALE"), ("ic15_train/images/word_500.png", "Open")]
+    dev = [
+        ("ic15_train/images/word_101.png", "sale"),  # the same word one crop away: seen
+        ("ic15_train/images/word_160.png", "SALE"),  # 60 crops away: another photo, unseen
+        ("ic15_train/images/word_460.png", "OPEN"),  # 40 away, case aside: seen
+        ("ic15_train/images/word_102.png", "Exit"),  # beside a train crop of another word: unseen
+        ("elsewhere/crop.png", "SALE"),  # no crop number: not known, left out
+    ]
+    kept = report.unseen_words(dev, train, neighbours=40)
+    assert [p for p, _ in kept] == ["ic15_train/images/word_160.png", "ic15_train/images/word_102.png"]

@@ -7,6 +7,11 @@ accuracy to the teacher's on the same crops, and the sets that look like the ben
 
 - iiit5k, ic15, svt: the dev side of the real training crops (benchmark protocol: case-insensitive
   alphanumeric, DTRB filter); ic15_small: the IC15 dev crops under 24 px high (street-view-like blur).
+- ic15_unseen: the IC15 dev crops whose word no train crop numbered within NEIGHBOURS of it holds.
+  IC15's crops are numbered in the order of their photos, which are frames of a walk: the same sign
+  shows in neighbouring photos, and the split (by crop, since the names do not say which photo)
+  puts a quarter of the dev words beside a train crop of the same word, which the model has learned
+  by heart. This row is the IC15 the training has not seen. Not in the mean of the six.
 - arc, vanish: words rendered along a circle / with one end farther away (crnn_cli.synth, a seed no training
   run uses). They use the training fonts, so they measure the geometry, not the faces.
 - sroie: whole receipt lines of the dev receipts (both SROIE folders), caseless protocol.
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +57,8 @@ BEND_MAX_DEGREES = 120.0
 VANISH_SEED = 778  # the real_vanish set's far ends
 VANISH_SHRINK = (0.45, 0.8)  # the far end's height, as a fraction of the near end's
 SMALL_HEIGHT = 24
+NEIGHBOURS = 40  # ic15_unseen: how far (in crop numbers) a train crop of the same word counts as seen
+IC15_NUMBER = re.compile(r"word_(\d+)\.\w+$")
 BEND_RECIPE = f"bend up to {BEND_MAX_DEGREES} degrees"  # in the sets' stamps: a change redraws them
 VANISH_RECIPE = f"far end at {VANISH_SHRINK}"
 
@@ -145,12 +153,37 @@ def warped_set(
     return read_tsv(labels, folder)
 
 
+def unseen_words(
+    dev: list[tuple[str, str]], train: list[tuple[str, str]], neighbours: int = NEIGHBOURS
+) -> list[tuple[str, str]]:
+    """The dev crops (IC15 names, word_<n>.png) whose word, case aside, no train crop numbered within
+    ``neighbours`` of it holds. A dev crop whose name carries no number is left out (not known)."""
+    seen: dict[int, str] = {}
+    for path, label in train:
+        m = IC15_NUMBER.search(path)
+        if m:
+            seen[int(m.group(1))] = label.lower()
+    out = []
+    for path, label in dev:
+        m = IC15_NUMBER.search(path)
+        if m is None:
+            continue
+        n, word = int(m.group(1)), label.lower()
+        if all(seen.get(n + d) != word for d in range(-neighbours, neighbours + 1) if d):
+            out.append((path, label))
+    return out
+
+
 def dev_sets(split: Path, data_dir: Path, rendered: Path, count: int) -> list[DevSet]:
     sets = []
     for name in ("iiit5k", "ic15", "svt"):
         sets.append(DevSet(name, "benchmark", tuple(read_tsv(split / f"dev_{name}_train.tsv", data_dir))))
     small = tuple((p, t) for p, t in sets[1].items if 0 < image_height(p) < SMALL_HEIGHT)
     sets.append(DevSet("ic15_small", "benchmark", small))
+    train_ic15 = split / "train_ic15_train.tsv"
+    if train_ic15.exists():
+        unseen = unseen_words(list(sets[1].items), read_tsv(train_ic15, data_dir))
+        sets.append(DevSet("ic15_unseen", "benchmark", tuple(unseen)))
     sets.append(DevSet("arc", "benchmark", tuple(render_set("arc", rendered, count, p_arc=1.0))))
     vanish = render_set("vanish", rendered, count, p_vanish=1.0, p_perspective=0.6, max_perspective=0.2)
     sets.append(DevSet("vanish", "benchmark", tuple(vanish)))
