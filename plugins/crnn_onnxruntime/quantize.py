@@ -174,8 +174,8 @@ def quantize_onnx(
 
 def _quantize_lstm(model: Path, scratch: Path) -> None:
     """Replace ``model``'s LSTM nodes by DynamicQuantizeLSTM (int8 weights, one scale per gate unit) in
-    place. Opt-in (``--int8-lstm``), for two reasons measured on the bundled model (AVX2-only EPYC,
-    2 threads, batch 32 of 32 x 100; dev split through scripts/default_model/dev_report.py):
+    place. Opt-in (``--int8-lstm``); what it gives and costs, measured on the bundled model (AVX2-only
+    EPYC, 2 threads, batch 32 of 32 x 100; dev split through scripts/default_model/dev_report.py):
 
     - Speed: FP32 488 img/s, Conv QDQ with the LSTM in float 712, with this LSTM too 817.
     - One scale per weight tensor (quantize_dynamic's default) on top of the Conv QDQ read the dev IC15
