@@ -94,3 +94,15 @@ def test_ic15_unseen_keeps_the_dev_words_no_neighbouring_train_crop_holds() -> N
     ]
     kept = report.unseen_words(dev, train, neighbours=40)
     assert [p for p, _ in kept] == ["ic15_train/images/word_160.png", "ic15_train/images/word_102.png"]
+
+
+def test_train_seen_samples_every_nth_scene_train_crop(tmp_path: Path) -> None:
+    report = load_script("default_model/dev_report.py")
+    for name, n in (("iiit5k", 30), ("ic15", 60), ("svt", 10)):
+        lines = [f"{name}/w{i}.png\tword{i}" for i in range(n)]
+        (tmp_path / f"train_{name}_train.tsv").write_text("\n".join(lines) + "\n", "utf-8")
+    (tmp_path / "train_sroie_lines_train.tsv").write_text("sroie/l.png\tTOTAL\n", "utf-8")  # not words
+    rows = report.train_sample(tmp_path, Path("/data"), count=20)
+    assert len(rows) == 20 and rows[0] == ("/data/iiit5k/w0.png", "word0")
+    assert rows[1] == ("/data/iiit5k/w5.png", "word5")  # 100 rows, every 5th
+    assert not [p for p, _ in rows if "sroie" in p]
