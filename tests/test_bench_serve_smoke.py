@@ -82,15 +82,7 @@ def test_raw_client_counts_a_misbehaving_server_and_goes_on() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(good), good))
             await writer.drain()
 
-    async def run() -> dict:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            return await bench.load_raw(f"http://127.0.0.1:{port}", [b"a", b"bb", b"ccc"], ["ok"] * 3, 1, 0.5)
-        finally:
-            server.close()
-
-    row = asyncio.run(run())
+    row = against(handle, bench.load_raw, [b"a", b"bb", b"ccc"], ["ok"] * 3, 1, 0.5)
     assert seen == [1, 2, 3]  # every crop went out, each after the one before failed
     assert row["errors"] == 2 and "not JSON" in row["first_error"] and row["mismatches"] == 0
 
@@ -114,17 +106,23 @@ def test_raw_client_keeps_one_connection_while_the_server_keeps_it_open() -> Non
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(good), good))
             await writer.drain()
 
+    row = against(handle, bench.load_raw, [b"a"] * 10, ["ok"] * 10, 2)
+    assert row["errors"] == 0 and row["mismatches"] == 0
+    assert len(connections) == 2 and sum(connections) == 10  # one connection a client, all requests on it
+
+
+def against(handle, load_raw, *args) -> dict:  # type: ignore[no-untyped-def]
+    """``load_raw(url, *args)`` run against an asyncio stand-in server whose connections ``handle`` serves."""
+
     async def run() -> dict:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
-            return await bench.load_raw(f"http://127.0.0.1:{port}", [b"a"] * 10, ["ok"] * 10, 2)
+            return await load_raw(f"http://127.0.0.1:{port}", *args)
         finally:
             server.close()
 
-    row = asyncio.run(run())
-    assert row["errors"] == 0 and row["mismatches"] == 0
-    assert len(connections) == 2 and sum(connections) == 10  # one connection a client, all requests on it
+    return asyncio.run(run())
 
 
 def row_text(url: str, body: bytes) -> str:

@@ -259,13 +259,19 @@ def test_calibration_batches_group_crops_by_padded_width() -> None:
     assert float(batches[0][0, :, :, 50:].max()) == 0.0  # padding after the 50-px crop
 
 
-def test_float_lstm_keeps_the_lstm_in_float(mv3_pdparams: Path, calib_dir: Path, work: Path) -> None:
-    out = work / "int8_float_lstm.onnx"
+def small_int8(source: Path, calib_dir: Path, out: Path, *flags: str) -> str:
+    """`crnn convert SOURCE --int8` on 16 calibration crops with ``flags``; its JSON summary."""
     code, stdout, err = crnn(
-        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
-        "--calibration-samples", "16", "--holdout", "0.25", "--float-lstm", "--format", "json",
+        "convert", source, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
+        "--calibration-samples", "16", "--holdout", "0.25", *flags, "--format", "json",
     )  # fmt: skip
     assert code == 0, err
+    return stdout
+
+
+def test_float_lstm_keeps_the_lstm_in_float(mv3_pdparams: Path, calib_dir: Path, work: Path) -> None:
+    out = work / "int8_float_lstm.onnx"
+    stdout = small_int8(mv3_pdparams, calib_dir, out, "--float-lstm")
     ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     assert ops["LSTM"] == 2 and ops["DynamicQuantizeLSTM"] == 0 and ops["QuantizeLinear"] > 0
     assert "LSTM kept in float" in json.loads(stdout)["quantization"]["method"]
@@ -278,11 +284,7 @@ def test_int8_lstm_quantizes_the_lstm_with_a_scale_per_channel(
     the bundled model's dev IC15 words 10.8 points worse than FP32 (on an AVX2 CPU); per channel, as
     the float LSTM."""
     out = work / "int8_lstm.onnx"
-    code, stdout, err = crnn(
-        "convert", mv3_pdparams, "--to", "onnx", "-o", out, "--int8", "--calibration", calib_dir,
-        "--calibration-samples", "16", "--holdout", "0.25", "--int8-lstm", "--format", "json",
-    )  # fmt: skip
-    assert code == 0, err
+    stdout = small_int8(mv3_pdparams, calib_dir, out, "--int8-lstm")
     proto = onnx.load(str(out))
     lstms = [n for n in proto.graph.node if n.op_type == "DynamicQuantizeLSTM"]
     assert len(lstms) == 2 and not [n for n in proto.graph.node if n.op_type == "LSTM"]
