@@ -53,10 +53,11 @@ class ConvertSummary:
     def lines(self) -> list[str]:
         m = self.metadata
         shape = f"{m.channels}x{m.height}x{'W' if m.dynamic_width else m.width}"
-        if m.dynamic_width:  # the padding rule the metadata gives (absent keys: PaddleOCR's 100 / 32)
+        if m.dynamic_width:  # the padding rule preprocessing applies (absent keys: PaddleOCR's 100 / 32)
             narrowest = m.min_width or m.width
-            step = f", steps of {m.width_step}" if m.width_step else ""
-            shape += " (width dynamic" + (f", min {narrowest}{step})" if narrowest else ")")
+            shape += " (width dynamic" + (
+                f", min {narrowest}, steps of {m.width_step or 32})" if narrowest else ")"
+            )
         return [
             f"source      {self.source} ({self.source_kind})",
             f"output      {self.out} ({self.target}{', INT8' if self.quantization else ''})",

@@ -14,6 +14,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -544,3 +545,19 @@ def test_output_folder_must_exist_and_export_refuses_other_sources(mv3_dir: Path
     assert run.code == 2 and "does not exist" in run.stderr
     run = crnn("export", mv3_dir / "best_accuracy.pdparams", "--to", "onnx", "-o", tmp_path / "x.onnx")
     assert run.code == 2 and "is not a crnn checkpoint" in run.stderr
+
+
+def test_summary_shows_the_padding_rule_preprocessing_applies(tmp_path: Path) -> None:
+    """The model line names the narrowest padded width and the step (the metadata's, else 100 / 32)."""
+    from crnn_cli.convert import ConvertSummary
+    from crnn_cli.core.metadata import ModelMetadata
+
+    def model_line(**meta: Any) -> str:
+        summary = ConvertSummary("m.onnx", "onnx", "onnx", tmp_path / "o.onnx", ModelMetadata(**meta))
+        return next(line for line in summary.lines() if line.startswith("model"))
+
+    assert "(width dynamic, min 32, steps of 8)" in model_line(
+        height=32, width=100, min_width=32, width_step=8
+    )
+    assert "(width dynamic, min 100, steps of 32)" in model_line(height=32, width=100)
+    assert "3x32x320," in model_line(height=32, width=320, dynamic_width=False)

@@ -280,7 +280,7 @@ def test_float_lstm_keeps_the_lstm_in_float(mv3_pdparams: Path, calib_dir: Path,
 def test_int8_lstm_quantizes_the_lstm_with_a_scale_per_channel(
     mv3_pdparams: Path, calib_dir: Path, work: Path
 ) -> None:
-    """--int8-lstm: DynamicQuantizeLSTM with one scale per gate unit. One scale per weight tensor read
+    """--int8-lstm: DynamicQuantizeLSTM with one scale per gate unit. One scale per direction read
     the bundled model's dev IC15 words 10.8 points worse than FP32 (on an AVX2 CPU); per channel, as
     the float LSTM."""
     out = work / "int8_lstm.onnx"

@@ -18,7 +18,7 @@ Input: a verified FP32 ONNX recognizer (what `crnn convert/export` produce) and 
   ../shared/data/real/iiit5k_train` (256 held-out crops), ORT at batch 16 x 320 px:
       PP-OCRv4  73.1 -> 73.8 % (FP32 80.9 %; the 80.5 -> 79.5 above no longer reproduces)   1.14x -> 1.23x
       r34       (random weights)                                                            2.70x -> 2.87x
-      default   dev split, mean of three draws (scripts/int8_accuracy.py): -0.66 -> +0.14 points;
+      default   dev split, mean of three draws (scripts/int8_accuracy.py, stage 6, LSTM int8 then): -0.66 -> +0.14 points;
                 800 IIIT5K crops through bench.py section 6: 1.98x -> 2.28x
   Softmax always stays in float: quantized probabilities would move in steps of 1/255 and make
   confidences coarse. ORT has no static int8 LSTM: the LSTM stays in float unless ``--int8-lstm`` asks
@@ -178,7 +178,7 @@ def _quantize_lstm(model: Path, scratch: Path) -> None:
     EPYC, 2 threads, batch 32 of 32 x 100; dev split through scripts/default_model/dev_report.py):
 
     - Speed: FP32 488 img/s, Conv QDQ with the LSTM in float 712, with this LSTM too 817.
-    - One scale per weight tensor (quantize_dynamic's default) on top of the Conv QDQ read the dev IC15
+    - One scale per direction (quantize_dynamic's default) on top of the Conv QDQ read the dev IC15
       words at 59.1 % against FP32's 69.9 % (pooled real words 69.8 against 77.4 %); one per channel
       reads them like the float LSTM (69.7 %, pooled 77.0 %).
     - DynamicQuantizeLSTM quantizes its input per call, over every crop in the call: a crop's

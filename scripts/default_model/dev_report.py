@@ -10,7 +10,7 @@ accuracy to the teacher's on the same crops, and the sets that look like the ben
 - ic15_unseen: the IC15 dev crops whose word no train crop numbered within NEIGHBOURS of it holds.
   IC15's crops are numbered in the order of their photos, which are frames of a walk: the same sign
   shows in neighbouring photos, and the split (by crop, since the names do not say which photo)
-  puts a quarter of the dev words beside a train crop of the same word, which the model has learned
+  puts a third of the dev words near a train crop of the same word, which the model has learned
   by heart. This row is the IC15 the training has not seen. Not in the mean of the six.
 - train_seen: TRAIN_SAMPLE crops of the train side (iiit5k, ic15, svt; every n-th line), which every run
   trained on. Not a dev set: beside the pooled dev row it shows how much of the real crops a model
