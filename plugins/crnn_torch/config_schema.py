@@ -497,10 +497,14 @@ class MetricConfig:
 @dataclass(frozen=True)
 class DistillationConfig:
     """``Distillation`` (ours): a teacher recognizer's per-frame probabilities as soft targets on the
-    crops of some real label files (see crnn_torch/distill.py)."""
+    crops of some real label files, read once before training, or (``online``) a crnn checkpoint run
+    beside the student on every training batch (see crnn_torch/distill.py)."""
 
-    teacher: str = ""  # a model crnn reads (.onnx, .xml, a converted PaddleOCR model)
+    teacher: str = ""  # a model crnn reads (.onnx, .xml, a converted PaddleOCR model); online: a crnn .pt
     label_files: list[str] = ()  # which of the SimpleDataSet label files of Train.dataset to distil
+    # The teacher (a crnn checkpoint with the student's dictionary and frames) reads each training batch
+    # as the student sees it, rendered and augmented crops included; label_files and agree_only unused.
+    online: bool = False
     weight: float = 1.0  # the KL term's weight beside the CTC loss
     temperature: float = 1.0  # softens both distributions (the loss is scaled by its square)
     agree_only: bool = True  # no target for a crop the teacher reads otherwise than its label
@@ -511,7 +515,10 @@ class DistillationConfig:
 
     def __post_init__(self) -> None:
         _check(bool(self.teacher), "teacher", "name the teacher model")
-        _check(bool(self.label_files), "label_files", "name at least one label file of Train.dataset")
+        _check(
+            self.online or bool(self.label_files), "label_files",
+            "name at least one label file of Train.dataset (or set online: true)",
+        )  # fmt: skip
         _check(self.weight >= 0, "weight", "must be >= 0")
         _check(self.temperature > 0, "temperature", "must be > 0")
         _one_of(self.frames, ("all", "agree"), "frames")

@@ -256,3 +256,51 @@ def kl_loss(
             soft = (soft.clamp_min(1e-12).log() / temperature).softmax(2)
         per_frame = (soft * (soft.clamp_min(1e-12).log() - logp)).sum(2)
         return (per_frame * mask).sum() / n * temperature**2
+
+
+class OnlineTeacher:
+    """``Distillation.online``: a crnn checkpoint that reads each training batch beside the student.
+
+    The batch the student sees (rendered crops, RecAug's warps and all) goes through the teacher too,
+    so every crop gets a target, and the frames are the student's own: the teacher must read the same
+    input (height, channels) with the same dictionary and one frame per 4 px, which a wider or deeper
+    CRNN of the same family does. The use this was built for: a narrower student (a cheaper BiLSTM)
+    taught by the model it replaces. The teacher runs without gradients, in eval mode, in float32
+    unless the student's autocast says otherwise; it costs about one student forward pass a step.
+    """
+
+    def __init__(self, config: DistillationConfig, student: Charset, height: int, channels: int,
+                 device: torch.device) -> None:  # fmt: skip
+        from crnn_torch.checkpoint import load_checkpoint, model_from_checkpoint
+
+        path = Path(config.teacher)
+        if not path.is_file():
+            raise ConfigError(
+                f"Distillation.teacher: {path}: no such file; online distillation takes a crnn checkpoint "
+                "(.pt: `crnn train` writes them, `crnn convert --to torch` makes one)"
+            )
+        model, meta = model_from_checkpoint(load_checkpoint(path))
+        charset = meta.charset()
+        if charset is None or tuple(charset.symbols) != tuple(student.symbols):
+            raise ConfigError(
+                f"Distillation.teacher: {path} has another dictionary than the student "
+                f"({len(charset.symbols) if charset else 0} against {len(student.symbols)} symbols); "
+                "online distillation compares the two class by class"
+            )
+        if meta.channels != channels or (meta.height is not None and meta.height != height):
+            raise ConfigError(
+                f"Distillation.teacher: {path} reads {meta.channels} x {meta.height} px crops, the student "
+                f"{channels} x {height}: online distillation feeds both the same batch"
+            )
+        self.model = model.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.path = path
+
+    @torch.no_grad()
+    def targets(self, images: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(soft N x T x C float32, frames N): the teacher's probabilities on ``images`` and how many
+        frames each crop's own width covers (the rest is the batch's padding)."""
+        logits = self.model(images).float()
+        frames = torch.clamp(widths.to(logits.device) // STUDENT_FRAME_PX, max=logits.shape[1])
+        return logits.softmax(2), frames

@@ -44,7 +44,7 @@ from crnn_torch import checkpoint as ckpt_io
 from crnn_torch.config import load_config, resolve_arch
 from crnn_torch.config_schema import TrainConfig
 from crnn_torch.data import build_leaves, make_loader, preprocess_config, stats_dict, stats_lines
-from crnn_torch.distill import TargetTable, build_table, kl_loss
+from crnn_torch.distill import OnlineTeacher, TargetTable, build_table, kl_loss
 from crnn_torch.distributed import any_rank, init_distributed
 from crnn_torch.optim import Ema, LrSchedule, all_finite, build_optimizer
 from crnn_torch.progress import Reporter
@@ -174,7 +174,7 @@ class TorchTrainer:
     def _distillation_targets(self) -> TargetTable | None:
         """The teacher's soft targets for the leaves that Distillation names (built once, cached)."""
         spec = self.config.Distillation
-        if spec is None:
+        if spec is None or spec.online:
             return None
         wanted = {str(Path(f).resolve()): f for f in spec.label_files}
         chosen = [
@@ -211,6 +211,14 @@ class TorchTrainer:
         self.ema = Ema(self.model, g.ema_decay) if g.ema else None
         self.clip = g.grad_clip or (config.Optimizer.clip_norm or 0.0)
         self.ctc = nn.CTCLoss(blank=0, reduction="none", zero_infinity=True)
+        spec = config.Distillation
+        self.teacher = (
+            OnlineTeacher(spec, self.charset, self.preprocess.height, self.preprocess.channels, self.device)
+            if spec is not None and spec.online and spec.weight > 0
+            else None
+        )
+        if self.teacher is not None:
+            self.report.info(f"distillation: online, {self.teacher.path} reads every batch")
         self.net: nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -263,7 +271,12 @@ class TorchTrainer:
         loss = self.loss(logits, targets, lengths)
         distill = None
         spec = self.config.Distillation
-        if spec is not None and "soft" in batch and spec.weight > 0:
+        if self.teacher is not None:
+            with self._autocast():
+                soft, frames = self.teacher.targets(images, batch["widths"])
+            distill = kl_loss(logits, soft, frames, spec.temperature, spec.frames)
+            loss = loss + spec.weight * distill
+        elif spec is not None and "soft" in batch and spec.weight > 0:
             soft = batch["soft"].to(self.device, non_blocking=True)
             frames = batch["soft_frames"].to(self.device, non_blocking=True)
             distill = kl_loss(logits, soft, frames, spec.temperature, spec.frames)
