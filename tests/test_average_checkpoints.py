@@ -31,7 +31,11 @@ def test_halfway_between_a_checkpoint_and_its_fine_tune(tmp_path: Path) -> None:
     got = load_checkpoint(out)  # written as a checkpoint crnn reads without running code
     assert torch.equal(got["model"]["w"], torch.full((2, 3), 1.5))  # 0.75 x 1 + 0.25 x 3
     assert int(got["model"]["bn.num_batches_tracked"]) == 30  # counters: the second's
-    assert (got["arch"], got["characters"], got["arch_kwargs"]) == ("crnn_default", list("abcd"), {"hidden_size": 8})
+    assert (got["arch"], got["characters"], got["arch_kwargs"]) == (
+        "crnn_default",
+        list("abcd"),
+        {"hidden_size": 8},
+    )
     assert "step" not in got and "raw_model" not in got  # the second run's state would undo the average
 
 

@@ -11,6 +11,7 @@ import torch
 from crnn_torch.config import config_from_dict
 from crnn_torch.distill import class_map, greedy_text, kl_loss, map_classes, nearest
 from crnn_torch.train import TorchTrainer
+from train_util import iiit5k_config
 
 from crnn_cli.core.charset import charset_from_symbols, load_charset
 from crnn_cli.core.errors import ConfigError
@@ -82,27 +83,12 @@ def test_kl_on_agreeing_frames_compares_symbols_only() -> None:
 
 def _config(root: Path, data_dir: Path, teacher: Path, n: int = 48) -> dict:
     """40-odd real IIIT5K crops at 32 px high, dynamic width, taught by PP-OCRv4."""
-    rows = (data_dir / "iiit5k_train" / "labels.tsv").read_text(encoding="utf-8").splitlines()[:n]
-    labels = root / "iiit5k.tsv"
-    labels.write_text("\n".join(f"iiit5k_train/{r}" for r in rows) + "\n", encoding="utf-8")
-    resize = {"RecResizeImg": {"image_shape": [3, 32, 100], "dynamic_width": True, "width_step": 32}}
-    dataset = {"name": "SimpleDataSet", "data_dir": str(data_dir), "label_file_list": [str(labels)]}
-    return {
-        "Global": {
-            "max_steps": 3, "save_model_dir": str(root / "out"), "character_dict_path": "en",
-            "use_space_char": True, "seed": 3, "use_gpu": False, "eval_batch_step": [0, 100],
-        },
-        "Optimizer": {"name": "Adam", "lr": {"name": "Const", "learning_rate": 0.0005}},
-        "Architecture": {"Backbone": {"name": "CompactCNN"}, "Neck": {"hidden_size": 32}},
-        "Train": {
-            "dataset": {**dataset, "transforms": [{"RecAug": {"tia_prob": 0.5}}, resize]},
-            "loader": {"batch_size_per_card": 16, "num_workers": 0, "bucket_batches": 1},
-        },
-        "Distillation": {
-            "teacher": str(teacher), "label_files": [str(labels)], "backend": "openvino",
-            "dictionary": str(teacher / "ppocr_keys_v1.txt"), "use_space_char": True,
-        },
+    raw = iiit5k_config(root, data_dir, n=n, hidden=32, batch=16, seed=3)
+    raw["Distillation"] = {
+        "teacher": str(teacher), "label_files": [str(root / "iiit5k.tsv")], "backend": "openvino",
+        "dictionary": str(teacher / "ppocr_keys_v1.txt"), "use_space_char": True,
     }  # fmt: skip
+    return raw
 
 
 def test_real_teacher_targets_train_and_are_cached(tmp_path: Path, data_dir: Path, ppocrv4_dir: Path) -> None:

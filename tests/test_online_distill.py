@@ -4,7 +4,6 @@ shrink_lstm.py (a narrower BiLSTM cut from a wider one, the start of such a stud
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,41 +12,16 @@ import torch
 from crnn_torch.checkpoint import load_checkpoint, model_from_checkpoint
 from crnn_torch.config import config_from_dict
 from crnn_torch.train import TorchTrainer
+from scripts_util import load_script
+from train_util import iiit5k_config
 
 from crnn_cli.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _shrink_module():
-    spec = importlib.util.spec_from_file_location(
-        "shrink_lstm", ROOT / "scripts/default_model/shrink_lstm.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _config(root: Path, data_dir: Path, hidden: int, out: str, n: int = 32) -> dict:
-    """A few real IIIT5K crops at 32 px high, dynamic width, a small CompactCNN CRNN."""
-    rows = (data_dir / "iiit5k_train" / "labels.tsv").read_text(encoding="utf-8").splitlines()[:n]
-    labels = root / "iiit5k.tsv"
-    labels.write_text("\n".join(f"iiit5k_train/{r}" for r in rows) + "\n", encoding="utf-8")
-    resize = {"RecResizeImg": {"image_shape": [3, 32, 100], "dynamic_width": True, "width_step": 32}}
-    dataset = {"name": "SimpleDataSet", "data_dir": str(data_dir), "label_file_list": [str(labels)]}
-    return {
-        "Global": {
-            "max_steps": 2, "save_model_dir": str(root / out), "character_dict_path": "en",
-            "use_space_char": True, "seed": 5, "use_gpu": False, "eval_batch_step": [0, 100],
-        },
-        "Optimizer": {"name": "Adam", "lr": {"name": "Const", "learning_rate": 0.0005}},
-        "Architecture": {"Backbone": {"name": "CompactCNN"}, "Neck": {"hidden_size": hidden}},
-        "Train": {
-            "dataset": {**dataset, "transforms": [{"RecAug": {"tia_prob": 0.5}}, resize]},
-            "loader": {"batch_size_per_card": 8, "num_workers": 0, "bucket_batches": 1},
-        },
-    }  # fmt: skip
+    raw = iiit5k_config(root, data_dir, n=n, hidden=hidden, batch=8, seed=5, out=out)
+    raw["Global"]["max_steps"] = 2
+    return raw
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +87,7 @@ def test_shrink_keeps_the_function_when_the_dropped_units_are_silent(
 ) -> None:
     """Units whose outputs nothing reads can go: the cut model gives the wide one's outputs. Units that
     are read make a difference, and the cut keeps the ones read most."""
-    shrink = _shrink_module()
+    shrink = load_script("default_model/shrink_lstm.py")
     ckpt = load_checkpoint(teacher_ckpt)
     state = copy.deepcopy(ckpt["model"])
     hidden, keep = 24, 16
@@ -153,8 +127,15 @@ def test_shrink_keeps_the_function_when_the_dropped_units_are_silent(
 
 def test_shrink_script_writes_a_loadable_checkpoint(tmp_path: Path, teacher_ckpt: Path) -> None:
     out = tmp_path / "cut.pt"
-    assert _shrink_module().main([str(teacher_ckpt), "--hidden", "12", "-o", str(out)]) == 0
+    assert (
+        load_script("default_model/shrink_lstm.py").main(
+            [str(teacher_ckpt), "--hidden", "12", "-o", str(out)]
+        )
+        == 0
+    )
     model, meta = model_from_checkpoint(out)
     assert model.neck.encoder.lstm.hidden_size == 12 and meta.charset() is not None
     with pytest.raises(SystemExit):
-        _shrink_module().main([str(teacher_ckpt), "--hidden", "24", "-o", str(tmp_path / "x.pt")])
+        load_script("default_model/shrink_lstm.py").main(
+            [str(teacher_ckpt), "--hidden", "24", "-o", str(tmp_path / "x.pt")]
+        )

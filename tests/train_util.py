@@ -110,3 +110,27 @@ def write_config(root: Path, config: dict[str, Any], name: str = "config.yml") -
     path = root / name
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def iiit5k_config(
+    root: Path, data_dir: Path, *, n: int, hidden: int, batch: int, seed: int, out: str = "out"
+) -> dict[str, Any]:
+    """A config (as a dict) training a CompactCNN CRNN on the first ``n`` real IIIT5K train crops at
+    32 px high, dynamic width, over the ``en`` dictionary; its label file is written under ``root``."""
+    rows = (data_dir / "iiit5k_train" / "labels.tsv").read_text(encoding="utf-8").splitlines()[:n]
+    labels = root / "iiit5k.tsv"
+    labels.write_text("\n".join(f"iiit5k_train/{r}" for r in rows) + "\n", encoding="utf-8")
+    resize = {"RecResizeImg": {"image_shape": [3, 32, 100], "dynamic_width": True, "width_step": 32}}
+    dataset = {"name": "SimpleDataSet", "data_dir": str(data_dir), "label_file_list": [str(labels)]}
+    return {
+        "Global": {
+            "max_steps": 3, "save_model_dir": str(root / out), "character_dict_path": "en",
+            "use_space_char": True, "seed": seed, "use_gpu": False, "eval_batch_step": [0, 100],
+        },
+        "Optimizer": {"name": "Adam", "lr": {"name": "Const", "learning_rate": 0.0005}},
+        "Architecture": {"Backbone": {"name": "CompactCNN"}, "Neck": {"hidden_size": hidden}},
+        "Train": {
+            "dataset": {**dataset, "transforms": [{"RecAug": {"tia_prob": 0.5}}, resize]},
+            "loader": {"batch_size_per_card": batch, "num_workers": 0, "bucket_batches": 1},
+        },
+    }  # fmt: skip
