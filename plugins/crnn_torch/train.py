@@ -271,14 +271,15 @@ class TorchTrainer:
         loss = self.loss(logits, targets, lengths)
         distill = None
         spec = self.config.Distillation
-        if self.teacher is not None:
+        soft = frames = None
+        if self.teacher is not None:  # online: the teacher reads this very batch
             with self._autocast():
                 soft, frames = self.teacher.targets(images, batch["widths"])
-            distill = kl_loss(logits, soft, frames, spec.temperature, spec.frames)
-            loss = loss + spec.weight * distill
-        elif spec is not None and "soft" in batch and spec.weight > 0:
+        elif spec is not None and "soft" in batch and spec.weight > 0:  # the table's targets
             soft = batch["soft"].to(self.device, non_blocking=True)
             frames = batch["soft_frames"].to(self.device, non_blocking=True)
+        if soft is not None:
+            assert spec is not None and frames is not None
             distill = kl_loss(logits, soft, frames, spec.temperature, spec.frames)
             loss = loss + spec.weight * distill
         bad_loss, self._stop_flag = any_rank(

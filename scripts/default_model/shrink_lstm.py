@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = ("format", "format_version", "crnn_version", "torch_version", "arch", "num_classes", "metadata")
     payload = {key: ckpt[key] for key in kept}
     payload["arch_kwargs"] = {**dict(ckpt.get("arch_kwargs") or {}), "hidden_size": args.hidden}
-    payload["model"] = shrink(dict(state), hidden, args.hidden)
+    payload["model"] = shrink(state, hidden, args.hidden)
     payload["source"] = f"{args.checkpoint} cut to {args.hidden} LSTM units by shrink_lstm.py"
     model_from_checkpoint(payload)  # the cut weights fit the narrower architecture
     save_checkpoint(payload, args.output)
